@@ -1,0 +1,236 @@
+package signer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// ConfigVersion is the version of the node config file this code reads.
+const ConfigVersion = 1
+
+// Config is a node's config file (JSON). Unknown fields are refused, and
+// relative paths are relative to the file's directory.
+//
+// Compatibility: a field is never renamed or given a new meaning; a change
+// that old nodes must not misread bumps Version.
+type Config struct {
+	Version int    `json:"version"`
+	NodeID  string `json:"node_id"`
+	// Listen is the gRPC address (mutual TLS only).
+	Listen string `json:"listen"`
+	// MetricsListen serves Prometheus metrics over plain HTTP; empty turns
+	// it off. Keep it on loopback or a management network.
+	MetricsListen string        `json:"metrics_listen,omitempty"`
+	DataDir       string        `json:"data_dir"`
+	TLS           TLSConfig     `json:"tls"`
+	Sealer        SealerConfig  `json:"sealer"`
+	Cluster       ClusterConfig `json:"cluster"`
+	Peers         []PeerConfig  `json:"peers"`
+	PreParams     PoolConfig    `json:"preparams"`
+	Log           LogConfig     `json:"log"`
+}
+
+// TLSConfig names the PEM files of the node's identity.
+type TLSConfig struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// SealerConfig chooses how secrets are sealed at rest.
+type SealerConfig struct {
+	// Kind is "software" (an age identity file, optionally passphrase
+	// protected) or "tpm".
+	Kind string `json:"kind"`
+	// KeyFile is the software sealer's identity file.
+	KeyFile string `json:"key_file,omitempty"`
+	// PassphraseEnv names the environment variable holding the passphrase
+	// of a passphrase-protected KeyFile.
+	PassphraseEnv string `json:"passphrase_env,omitempty"`
+}
+
+// ClusterConfig is the shape of the cluster: Nodes nodes, any Threshold of
+// which can sign ("2-of-3": Threshold 2, Nodes 3).
+type ClusterConfig struct {
+	Nodes     int `json:"nodes"`
+	Threshold int `json:"threshold"`
+}
+
+// PeerConfig is another node of the cluster. Its certificate must be issued
+// by the cluster CA to ID with the node role and, when CertSHA256 is set,
+// hash to it.
+type PeerConfig struct {
+	ID         string `json:"id"`
+	Address    string `json:"address"`
+	CertSHA256 string `json:"cert_sha256,omitempty"`
+}
+
+// PoolConfig sizes the pre-parameter pool.
+type PoolConfig struct {
+	// Target is how many sealed sets the node keeps ready.
+	Target int `json:"target"`
+	// Concurrency of the safe-prime search; 0 means one per CPU.
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// LogConfig sets the structured log.
+type LogConfig struct {
+	Format string `json:"format,omitempty"` // "text" (default) or "json"
+	Level  string `json:"level,omitempty"`  // "debug", "info" (default), "warn", "error"
+}
+
+// Limits of a cluster's shape.
+const (
+	MaxNodes        = 16
+	DefaultPoolSize = 2
+)
+
+var nodeIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// ErrConfig is wrapped by every config error.
+var ErrConfig = errors.New("config")
+
+// LoadConfig reads, resolves and validates a node config file.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: %s: trailing data after the config object", ErrConfig, path)
+	}
+	c.resolve(filepath.Dir(path))
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// WriteConfig writes c as indented JSON with mode 0600.
+func WriteConfig(path string, c *Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.DataDir)
+	abs(&c.TLS.CA)
+	abs(&c.TLS.Cert)
+	abs(&c.TLS.Key)
+	abs(&c.Sealer.KeyFile)
+}
+
+// Validate checks the config for everything that can be checked without
+// touching the network or the disk.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	if c.Version != ConfigVersion {
+		return bad("version is %d, this node reads version %d", c.Version, ConfigVersion)
+	}
+	if !nodeIDPattern.MatchString(c.NodeID) {
+		return bad("node_id %q: want 1-32 of a-z, 0-9 and '-'", c.NodeID)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen %q: %v", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return bad("metrics_listen %q: %v", c.MetricsListen, err)
+		}
+	}
+	if c.DataDir == "" {
+		return bad("data_dir is empty")
+	}
+	if c.TLS.CA == "" || c.TLS.Cert == "" || c.TLS.Key == "" {
+		return bad("tls needs ca, cert and key")
+	}
+	switch c.Sealer.Kind {
+	case "software":
+		if c.Sealer.KeyFile == "" {
+			return bad("sealer: software needs key_file")
+		}
+	case "tpm":
+	default:
+		return bad("sealer.kind %q: want software or tpm", c.Sealer.Kind)
+	}
+	n, t := c.Cluster.Nodes, c.Cluster.Threshold
+	if n < 2 || n > MaxNodes {
+		return bad("cluster.nodes is %d: want 2 to %d", n, MaxNodes)
+	}
+	if t < 2 || t > n {
+		return bad("cluster.threshold is %d: want 2 to cluster.nodes (%d)", t, n)
+	}
+	if len(c.Peers) != n-1 {
+		return bad("%d peers listed: a %d-node cluster has %d", len(c.Peers), n, n-1)
+	}
+	seen := map[string]bool{c.NodeID: true}
+	for i, p := range c.Peers {
+		if !nodeIDPattern.MatchString(p.ID) {
+			return bad("peers[%d].id %q: want 1-32 of a-z, 0-9 and '-'", i, p.ID)
+		}
+		if seen[p.ID] {
+			return bad("peers[%d].id %q appears twice (or is this node)", i, p.ID)
+		}
+		seen[p.ID] = true
+		if _, _, err := net.SplitHostPort(p.Address); err != nil {
+			return bad("peers[%d].address %q: %v", i, p.Address, err)
+		}
+		if p.CertSHA256 != "" && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(p.CertSHA256) {
+			return bad("peers[%d].cert_sha256: want 64 lowercase hex digits", i)
+		}
+	}
+	if c.PreParams.Target < 0 || c.PreParams.Target > 64 {
+		return bad("preparams.target is %d: want 0 to 64", c.PreParams.Target)
+	}
+	if !slices.Contains([]string{"", "text", "json"}, c.Log.Format) {
+		return bad("log.format %q: want text or json", c.Log.Format)
+	}
+	if !slices.Contains([]string{"", "debug", "info", "warn", "error"}, c.Log.Level) {
+		return bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	return nil
+}
+
+// Members returns every node id of the cluster, sorted.
+func (c *Config) Members() []string {
+	ids := []string{c.NodeID}
+	for _, p := range c.Peers {
+		ids = append(ids, p.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Timeouts of sessions. A session that has not ended by then aborts and
+// names the nodes it was waiting for.
+const (
+	KeygenTimeout  = 3 * time.Minute
+	SigningTimeout = 60 * time.Second
+)
