@@ -1,0 +1,140 @@
+package audit
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+)
+
+// Body returns the canonical body bytes of v, one of the body types below:
+// its encoding/json encoding, which for a struct is deterministic. The
+// bytes are stored and hashed as they are; verification never re-encodes a
+// body.
+//
+// Body types may gain optional (omitempty) fields; a field is never
+// renamed, retyped or reused. No body type holds a secret.
+func Body(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encoding body: %w", err)
+	}
+	if len(b) > MaxBody {
+		return nil, fmt.Errorf("%w: body of %d bytes, limit %d", ErrMalformed, len(b), MaxBody)
+	}
+	return b, nil
+}
+
+// Genesis is the body of KindGenesis, record 0: it makes a log
+// self-describing.
+type Genesis struct {
+	NodeID string `json:"node_id"`
+	// CertDER is the node's X.509 certificate; its public key signs the log.
+	CertDER []byte `json:"cert_der"`
+	// Format is the record format version the log was started with.
+	Format int `json:"format"`
+}
+
+// PublicKey returns the public key of the genesis certificate.
+func (g *Genesis) PublicKey() (crypto.PublicKey, error) {
+	cert, err := x509.ParseCertificate(g.CertDER)
+	if err != nil {
+		return nil, fmt.Errorf("audit: genesis certificate: %w", err)
+	}
+	return cert.PublicKey, nil
+}
+
+// genesisProblem checks a genesis body against the log's key. wrongKey
+// reports that the body is well formed but names another key.
+func genesisProblem(body []byte, pub crypto.PublicKey) (problem string, wrongKey bool) {
+	var g Genesis
+	if err := json.Unmarshal(body, &g); err != nil {
+		return fmt.Sprintf("genesis body: %v", err), false
+	}
+	if g.NodeID == "" {
+		return "genesis body: no node_id", false
+	}
+	if g.Format != Version {
+		return fmt.Sprintf("genesis body: format %d, want %d", g.Format, Version), false
+	}
+	certKey, err := g.PublicKey()
+	if err != nil {
+		return fmt.Sprintf("genesis body: %v", err), false
+	}
+	k, ok := certKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !k.Equal(pub) {
+		return "the genesis certificate holds another key than the log's", true
+	}
+	return "", false
+}
+
+// Session kinds of SessionStarted.
+const (
+	SessionKeygen  = "keygen"
+	SessionSigning = "signing"
+)
+
+// WalletCreated is the body of KindWalletCreated.
+type WalletCreated struct {
+	WalletID string `json:"wallet_id"`
+	Label    string `json:"label"`
+	// PublicKey is the group public key, hex of its compressed SEC 1 form.
+	PublicKey string `json:"public_key"`
+	// Threshold is t: t+1 nodes sign.
+	Threshold int      `json:"threshold"`
+	Nodes     []string `json:"nodes"`
+	// SessionID is the keygen session, in hex.
+	SessionID string `json:"session_id"`
+	// ChainCodeHash is hex of SHA-256 of the wallet's chain code; the chain
+	// code itself is never logged.
+	ChainCodeHash string `json:"chain_code_hash"`
+}
+
+// WalletDiscarded is the body of KindWalletDiscarded.
+type WalletDiscarded struct {
+	WalletID string `json:"wallet_id"`
+	Reason   string `json:"reason"`
+}
+
+// SessionStarted is the body of KindSessionStarted.
+type SessionStarted struct {
+	SessionID   string   `json:"session_id"` // hex
+	Kind        string   `json:"kind"`       // SessionKeygen or SessionSigning
+	WalletID    string   `json:"wallet_id,omitempty"`
+	Committee   []string `json:"committee"`   // node ids
+	Coordinator string   `json:"coordinator"` // node id
+	Purpose     string   `json:"purpose"`
+}
+
+// SessionEnded is the body of KindSessionEnded.
+type SessionEnded struct {
+	SessionID string `json:"session_id"` // hex
+	Outcome   string `json:"outcome"`
+	// Signatures are the signatures the session produced, in hex, one per
+	// digest; none for keygen.
+	Signatures []string `json:"signatures,omitempty"`
+}
+
+// SessionAborted is the body of KindSessionAborted.
+type SessionAborted struct {
+	SessionID string `json:"session_id"` // hex
+	Reason    string `json:"reason"`
+	// Culprits are the node ids blamed for the abort, if any is known.
+	Culprits []string `json:"culprits,omitempty"`
+}
+
+// CallRefused is the body of KindCallRefused.
+type CallRefused struct {
+	Caller string `json:"caller"` // identity from the client certificate
+	Role   string `json:"role"`
+	Method string `json:"method"` // full gRPC method name
+	Code   uint32 `json:"code"`   // gRPC status code number
+	Reason string `json:"reason"`
+}
+
+// PeerHead is the body of KindPeerHead: the head of a peer's log.
+type PeerHead struct {
+	Peer string `json:"peer"` // node id
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"` // hex
+}

@@ -1,0 +1,132 @@
+package signer
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/countersign/countersign/pki"
+	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// selfTest runs the internal signing engine from coordinator with
+// committee and checks the signature with btcec against the address key
+// every node derives.
+func (c *testCluster) selfTest(t *testing.T, coordinator, walletID string, committee []string, path []uint32) {
+	t.Helper()
+	challenge := make([]byte, 32)
+	rand.Read(challenge)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	signed, err := c.nodes[coordinator].node.Sign(ctx, walletID, &pb.SigningRequest{Kind: &pb.SigningRequest_SelfTest{SelfTest: &pb.SelfTest{Challenge: challenge, Path: path}}}, committee)
+	if err != nil {
+		t.Fatalf("sign with %v: %v", committee, err)
+	}
+	pub, err := btcec.ParsePubKey(signed.ChildKey[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := c.nodes[coordinator].node.WalletRoot(walletID)
+	child, _ := root.Derive(path)
+	if child.PublicKey != signed.ChildKey {
+		t.Fatal("signed under another key than the derived one")
+	}
+	var r, s btcec.ModNScalar
+	r.SetByteSlice(signed.Signatures[0][:32])
+	s.SetByteSlice(signed.Signatures[0][32:])
+	if !btcecdsa.NewSignature(&r, &s).Verify(signed.Digests[0][:], pub) {
+		t.Fatal("signature does not verify with btcec")
+	}
+}
+
+func TestCluster2of3(t *testing.T) {
+	c := newTestCluster(t, 3, 2)
+	w, progress, err := c.createWallet("node-1", "cold storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.PublicKey) != 33 || w.Threshold != 2 || !slices.Equal(w.Nodes, c.ids) || len(progress) == 0 {
+		t.Fatalf("wallet %v, progress %v", w, progress)
+	}
+	for _, id := range c.ids {
+		got, err := pb.NewWalletServiceClient(c.dial(id, pki.RoleBackend)).GetWallet(context.Background(), &pb.GetWalletRequest{WalletId: w.WalletId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Wallet.CreatedAt, w.CreatedAt = nil, nil // each node's own clock
+		if !proto.Equal(got.Wallet, w) {
+			t.Fatalf("%s: %v %v", id, got, err)
+		}
+	}
+
+	t.Run("addresses equal BIP32 of the group key and agreed chain code", func(t *testing.T) {
+		root, err := c.nodes["node-1"].node.WalletRoot(w.WalletId)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xpub := hdkeychain.NewExtendedKey(chaincfg.MainNetParams.HDPublicKeyID[:], root.PublicKey[:], root.ChainCode[:], []byte{0, 0, 0, 0}, 0, 0, false)
+		for _, tc := range []struct {
+			network pb.Network
+			params  *chaincfg.Params
+			change  bool
+			index   uint32
+		}{
+			{pb.Network_NETWORK_BITCOIN_MAINNET, &chaincfg.MainNetParams, false, 0},
+			{pb.Network_NETWORK_BITCOIN_MAINNET, &chaincfg.MainNetParams, true, 7},
+			{pb.Network_NETWORK_BITCOIN_TESTNET, &chaincfg.TestNet3Params, false, 1 << 20},
+			{pb.Network_NETWORK_BITCOIN_SIGNET, &chaincfg.SigNetParams, false, 3},
+			{pb.Network_NETWORK_BITCOIN_REGTEST, &chaincfg.RegressionNetParams, true, 2147483647},
+		} {
+			branch := uint32(0)
+			if tc.change {
+				branch = 1
+			}
+			k, err := xpub.Derive(branch)
+			if err == nil {
+				k, err = k.Derive(tc.index)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := k.Address(tc.params) // P2PKH; compare the key hash below
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range c.ids {
+				got, err := pb.NewWalletServiceClient(c.dial(id, pki.RoleBackend)).DeriveAddress(context.Background(),
+					&pb.DeriveAddressRequest{WalletId: w.WalletId, Network: tc.network, Change: tc.change, Index: tc.index})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pub, _ := k.ECPubKey()
+				if !slices.Equal(got.PublicKey, pub.SerializeCompressed()) {
+					t.Fatalf("%s %v: key differs from hdkeychain", id, tc)
+				}
+				if got.Path != fmt.Sprintf("m/%d/%d", branch, tc.index) || len(got.Address) < 14 || want == nil {
+					t.Fatalf("%s: %v", id, got)
+				}
+			}
+		}
+	})
+
+	t.Run("every committee signs", func(t *testing.T) {
+		for _, committee := range [][]string{{"node-1", "node-2"}, {"node-1", "node-3"}, {"node-2", "node-3"}} {
+			coordinator := committee[len(committee)-1]
+			c.selfTest(t, coordinator, w.WalletId, committee, []uint32{0, 5})
+		}
+	})
+
+	t.Run("a restarted node still signs with its share", func(t *testing.T) {
+		c.stop("node-2")
+		c.start("node-2")
+		c.selfTest(t, "node-1", w.WalletId, []string{"node-1", "node-2"}, []uint32{1, 9})
+	})
+}

@@ -1,0 +1,148 @@
+package signer
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+
+	"github.com/countersign/countersign/policy/bitcoin"
+	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/signer/mpc"
+)
+
+// Signed is what a signing session produced: one signature per digest,
+// under the child key, each verified by every member against the digest it
+// derived itself.
+type Signed struct {
+	ChildKey   [33]byte
+	Digests    [][32]byte
+	Signatures [][64]byte
+}
+
+// Sign runs a signing session for req with a committee (sorted node ids,
+// this node among them, at least the wallet's threshold). It is the
+// internal signing engine: no RPC reaches it with a digest, because every
+// member, this one included, derives the digests from req itself.
+func (n *Node) Sign(ctx context.Context, walletID string, req *pb.SigningRequest, committee []string) (*Signed, error) {
+	sid := make([]byte, sessionIDLen)
+	rand.Read(sid)
+	prep := &pb.PrepareRequest{
+		SessionId: sid, Committee: committee, TimeoutMs: uint32(SigningTimeout.Milliseconds()),
+		Params: &pb.PrepareRequest_Signing{Signing: &pb.SigningParams{WalletId: walletID, Request: req}},
+	}
+	outcomes, err := n.coordinate(ctx, prep, nil)
+	if err != nil {
+		return nil, err
+	}
+	mine := outcomes[n.id].GetSigning()
+	for id, o := range outcomes {
+		s := o.GetSigning()
+		if s == nil || !slices.EqualFunc(s.Signatures, mine.Signatures, slices.Equal) {
+			return nil, fmt.Errorf("%w: %s finished with other signatures", errAborted, id)
+		}
+	}
+	w, err := n.activeWallet(walletID)
+	if err != nil {
+		return nil, err
+	}
+	child, digests, err := signingDigests(w.ID, walletKey(w), req)
+	if err != nil {
+		return nil, err
+	}
+	out := &Signed{ChildKey: child.PublicKey, Digests: digests}
+	for _, s := range mine.Signatures {
+		out.Signatures = append(out.Signatures, [64]byte(s))
+	}
+	return out, nil
+}
+
+// prepareSigning is a member's own check of a signing proposal: the wallet,
+// the committee, and the digests, derived here from the request.
+func (n *Node) prepareSigning(s *session, p *pb.SigningParams) error {
+	w, err := n.activeWallet(p.WalletId)
+	if err != nil {
+		return err
+	}
+	for _, m := range s.members {
+		if !slices.Contains(w.Nodes, m) {
+			return invalid("committee member %s holds no share of %s", m, w.ID)
+		}
+	}
+	if len(s.members) < w.Threshold {
+		return invalid("committee of %d; wallet %s needs %d signers", len(s.members), w.ID, w.Threshold)
+	}
+	child, digests, err := signingDigests(w.ID, walletKey(w), p.Request)
+	if err != nil {
+		return err
+	}
+	sealed, err := n.store.SealedShare(w.ID)
+	if err != nil {
+		return err
+	}
+	plain, err := n.sealer.Unseal(shareLabel(w.ID), sealed)
+	if err != nil {
+		return err
+	}
+	share, err := mpc.ParseShare(plain)
+	if err != nil {
+		return err
+	}
+	sg, err := mpc.NewSigning(n.id, s.members, share, w.Threshold, child.Tweak, digests)
+	if err != nil {
+		return err
+	}
+	if sg.ChildKey() != child.PublicKey {
+		return fmt.Errorf("signer: tss-lib derived another child key than BIP32 for %s", child.Path)
+	}
+	s.purpose = purposeOf(p.Request)
+	s.proto = sg
+	s.finished = func() bool { return sg.Result() != nil }
+	s.conclude = func() (*pb.RunResponse, error) {
+		sigs := sg.Result()
+		n.audit(sessionEndedEvent(s, "signed", sigs))
+		out := &pb.SigningOutcome{}
+		for _, sig := range sigs {
+			out.Signatures = append(out.Signatures, sig[:])
+		}
+		return &pb.RunResponse{Outcome: &pb.RunResponse_Signing{Signing: out}}, nil
+	}
+	return nil
+}
+
+func purposeOf(req *pb.SigningRequest) string {
+	switch req.GetKind().(type) {
+	case *pb.SigningRequest_SelfTest:
+		return "self-test"
+	}
+	return "unknown"
+}
+
+// signingDigests derives what a signing request signs. Every member runs it
+// on the request; no digest ever travels.
+func signingDigests(walletID string, root bitcoin.Key, req *pb.SigningRequest) (bitcoin.Child, [][32]byte, error) {
+	switch k := req.GetKind().(type) {
+	case *pb.SigningRequest_SelfTest:
+		if len(k.SelfTest.Challenge) != 32 {
+			return bitcoin.Child{}, nil, invalid("self_test.challenge must be 32 bytes")
+		}
+		child, err := root.Derive(bitcoin.Path(k.SelfTest.Path))
+		if err != nil {
+			return bitcoin.Child{}, nil, err
+		}
+		return child, [][32]byte{selfTestDigest(walletID, child.Path, k.SelfTest.Challenge)}, nil
+	default:
+		return bitcoin.Child{}, nil, invalid("request: unknown kind")
+	}
+}
+
+// selfTestDigest is SHA-256 of a domain-separated statement longer than 32
+// bytes: it can never equal a Bitcoin signature hash, which is SHA-256 of a
+// 32-byte value.
+func selfTestDigest(walletID string, path bitcoin.Path, challenge []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("countersign/self-test/v1\x00" + walletID + "\x00" + path.String() + "\x00"))
+	h.Write(challenge)
+	return [32]byte(h.Sum(nil))
+}

@@ -1,0 +1,66 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/signer/mpc"
+	"github.com/countersign/countersign/signer/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Sentinel errors of the node. Each maps to one gRPC code in toStatus.
+var (
+	errInvalid      = errors.New("invalid argument")
+	errNotFound     = errors.New("not found")
+	errRefused      = errors.New("refused")
+	errUnavailable  = errors.New("unavailable")
+	errAborted      = errors.New("session aborted")
+	errPermission   = errors.New("permission denied")
+	errSessionEnded = errors.New("session has ended")
+	errInboxFull    = errors.New("session inbox is full")
+)
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, a...))
+}
+
+// toStatus maps an error to a gRPC status. Messages of the errors below are
+// written for clients; anything else is internal, logged by the caller and
+// answered with a generic message.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, errInvalid), errors.Is(err, bitcoin.ErrBadPath), errors.Is(err, bitcoin.ErrHardened),
+		errors.Is(err, bitcoin.ErrPathTooDeep), errors.Is(err, bitcoin.ErrNetwork), errors.Is(err, bitcoin.ErrInvalidChild):
+		code = codes.InvalidArgument
+	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
+		code = codes.NotFound
+	case errors.Is(err, errPermission):
+		code = codes.PermissionDenied
+	case errors.Is(err, errRefused), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrState),
+		errors.Is(err, errSessionEnded), errors.Is(err, store.ErrEmpty):
+		code = codes.FailedPrecondition
+	case errors.Is(err, errAborted), errors.Is(err, mpc.ErrBadMessage):
+		code = codes.Aborted
+	case errors.Is(err, errUnavailable), errors.Is(err, errInboxFull):
+		code = codes.Unavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	}
+	if code == codes.Internal {
+		return status.Error(code, "internal error; see the node's log")
+	}
+	return status.Error(code, err.Error())
+}
