@@ -176,6 +176,7 @@ func TestHandshake(t *testing.T) {
 		wantOK       bool
 		wantClientIs error  // checked with errors.Is when not nil
 		wantServer   string // in the server's error when not empty
+		wantClient   string // in the client's error when not empty
 		wantPeer     Identity
 	}{
 		{
@@ -220,9 +221,10 @@ func TestHandshake(t *testing.T) {
 			wantServer: "certificate signed by unknown authority",
 		},
 		{
-			name:   "server certificate from another CA",
-			server: serverConfig(t, other, n1Foreign),
-			client: clientConfig(t, ca, n2, "n1", ""),
+			name:       "server certificate from another CA",
+			server:     serverConfig(t, other, n1Foreign),
+			client:     clientConfig(t, ca, n2, "n1", ""),
+			wantClient: "certificate signed by unknown authority",
 		},
 		{
 			name:       "no client certificate",
@@ -237,9 +239,10 @@ func TestHandshake(t *testing.T) {
 			wantServer: "unsupported versions",
 		},
 		{
-			name:   "server is another node",
-			server: serverConfig(t, ca, n2),
-			client: clientConfig(t, ca, backend, "n1", ""),
+			name:       "server is another node",
+			server:     serverConfig(t, ca, n2),
+			client:     clientConfig(t, ca, backend, "n1", ""),
+			wantClient: "valid for n2, not n1",
 		},
 		{
 			name:         "server is another node that claims the name",
@@ -267,6 +270,9 @@ func TestHandshake(t *testing.T) {
 				}
 				if tt.wantServer != "" && (r.serverErr == nil || !strings.Contains(r.serverErr.Error(), tt.wantServer)) {
 					t.Errorf("server error = %v, want %q", r.serverErr, tt.wantServer)
+				}
+				if tt.wantClient != "" && !strings.Contains(r.clientErr.Error(), tt.wantClient) {
+					t.Errorf("client error = %v, want %q", r.clientErr, tt.wantClient)
 				}
 				if tt.wantClientIs != nil && !errors.Is(r.clientErr, tt.wantClientIs) {
 					t.Errorf("client error = %v, want %v", r.clientErr, tt.wantClientIs)

@@ -29,7 +29,7 @@ func (n *Node) Sign(ctx context.Context, walletID string, req *pb.SigningRequest
 	sid := make([]byte, sessionIDLen)
 	rand.Read(sid)
 	prep := &pb.PrepareRequest{
-		SessionId: sid, Committee: committee, TimeoutMs: uint32(SigningTimeout.Milliseconds()),
+		SessionId: sid, Committee: committee, TimeoutMs: uint32(n.timeouts.signing.Milliseconds()),
 		Params: &pb.PrepareRequest_Signing{Signing: &pb.SigningParams{WalletId: walletID, Request: req}},
 	}
 	outcomes, err := n.coordinate(ctx, prep, nil)

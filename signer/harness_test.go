@@ -32,6 +32,7 @@ type testCluster struct {
 	dir   string
 	nodes map[string]*testNode
 	ids   []string
+	opts  Options // timeouts for the nodes' own sessions
 }
 
 type testNode struct {
@@ -42,7 +43,7 @@ type testNode struct {
 	done   chan error
 }
 
-func newTestCluster(t testing.TB, n, threshold int) *testCluster {
+func newTestCluster(t testing.TB, n, threshold int, opts ...Options) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	var addrs []string
@@ -59,6 +60,9 @@ func newTestCluster(t testing.TB, n, threshold int) *testCluster {
 		t.Fatal(err)
 	}
 	c := &testCluster{t: t, dir: dir, nodes: map[string]*testNode{}}
+	if len(opts) > 0 {
+		c.opts = opts[0]
+	}
 	for _, mn := range m.Nodes {
 		cfg, err := LoadConfig(filepath.Join(dir, mn.Config))
 		if err != nil {
@@ -91,7 +95,9 @@ func (c *testCluster) start(id string) {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	node, err := New(tn.cfg, Options{Sealer: sealer, Logger: log})
+	opts := c.opts
+	opts.Sealer, opts.Logger = sealer, log
+	node, err := New(tn.cfg, opts)
 	if err != nil {
 		c.t.Fatal(err)
 	}

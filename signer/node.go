@@ -55,6 +55,10 @@ type Options struct {
 	Now func() time.Time
 	// Registry receives the node's metrics; nil means a new registry.
 	Registry *prometheus.Registry
+	// SigningTimeout and KeygenTimeout are how long sessions this node
+	// coordinates may run; zero means SigningTimeout and KeygenTimeout.
+	// Members never allow more than those.
+	SigningTimeout, KeygenTimeout time.Duration
 }
 
 // Node is one signer node.
@@ -73,6 +77,7 @@ type Node struct {
 	sessions  *sessions
 	pool      *pool
 	health    *health.Server
+	timeouts  struct{ signing, keygen time.Duration }
 
 	ctx    context.Context // ends when the node shuts down
 	cancel context.CancelFunc
@@ -137,6 +142,8 @@ func New(cfg *Config, opt Options) (*Node, error) {
 		n.peers[p.ID] = &peerClient{id: p.ID, address: p.Address, pin: p.CertSHA256, tls: clientTLS}
 	}
 	n.pool = newPool(n, cfg.PreParams)
+	n.timeouts.signing = clampTimeout(opt.SigningTimeout, SigningTimeout)
+	n.timeouts.keygen = clampTimeout(opt.KeygenTimeout, KeygenTimeout)
 	return n, nil
 }
 

@@ -194,16 +194,25 @@ func (s *session) ended() bool {
 	}
 }
 
-// waiting names the members the session still needs something from.
+// waiting names the members the session still needs something from: those
+// the protocol waits for, except senders whose message arrived and is held
+// for echoes, and the members whose echoes are missing.
 func (s *session) waiting() []string {
-	w := s.proto.Waiting()
+	heldFrom := map[string]bool{}
+	var w []string
 	for k := range s.held {
+		heldFrom[k.from] = true
 		for _, m := range s.members {
 			if m != s.self && m != k.from {
 				if _, ok := s.echoes[echoKey{m, k.from, k.typ}]; !ok {
 					w = append(w, m)
 				}
 			}
+		}
+	}
+	for _, m := range s.proto.Waiting() {
+		if !heldFrom[m] {
+			w = append(w, m)
 		}
 	}
 	slices.Sort(w)

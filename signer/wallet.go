@@ -52,7 +52,7 @@ func (n *Node) createWallet(ctx context.Context, label string, progress progress
 	sid := make([]byte, sessionIDLen)
 	rand.Read(sid)
 	req := &pb.PrepareRequest{
-		SessionId: sid, Committee: members, TimeoutMs: uint32(KeygenTimeout.Milliseconds()),
+		SessionId: sid, Committee: members, TimeoutMs: uint32(n.timeouts.keygen.Milliseconds()),
 		Params: &pb.PrepareRequest_Keygen{Keygen: &pb.KeygenParams{WalletId: walletID, Label: label, Threshold: uint32(n.cfg.Cluster.Threshold)}},
 	}
 	if err := progress(pb.Stage_STAGE_PREPARING, fmt.Sprintf("preparing key generation session %x on %d nodes", sid[:6], len(members)), nil); err != nil {
