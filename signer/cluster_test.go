@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/countersign/countersign/pki"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -129,4 +132,71 @@ func TestCluster2of3(t *testing.T) {
 		c.start("node-2")
 		c.selfTest(t, "node-1", w.WalletId, []string{"node-1", "node-2"}, []uint32{1, 9})
 	})
+}
+
+func TestCluster3of5(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 5-node key generation takes tens of seconds")
+	}
+	c := newTestCluster(t, 5, 3)
+	w, _, err := c.createWallet("node-3", "3-of-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Threshold != 3 || len(w.Nodes) != 5 {
+		t.Fatalf("%v", w)
+	}
+	// committees that leave two nodes out, coordinated from inside
+	c.selfTest(t, "node-1", w.WalletId, []string{"node-1", "node-2", "node-4"}, []uint32{0, 3})
+	c.selfTest(t, "node-5", w.WalletId, []string{"node-3", "node-4", "node-5"}, []uint32{1, 0})
+
+	t.Run("a committee below the threshold is refused", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := c.nodes["node-1"].node.Sign(ctx, w.WalletId, &pb.SigningRequest{Kind: &pb.SigningRequest_SelfTest{SelfTest: &pb.SelfTest{Challenge: make([]byte, 32)}}}, []string{"node-1", "node-2"})
+		if err == nil || !strings.Contains(err.Error(), "needs 3 signers") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestKeygenNodeCrash stops a node in the middle of a key generation: the
+// wallet must end up on no node, and the error must say what happened.
+func TestKeygenNodeCrash(t *testing.T) {
+	c := newTestCluster(t, 3, 2, Options{KeygenTimeout: 20 * time.Second})
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.createWallet("node-1", "doomed")
+		errc <- err
+	}()
+	// wait until the session runs on node-3, then crash it
+	deadline := time.Now().Add(30 * time.Second)
+	for c.nodes["node-3"].node.sessions.active() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the key generation never started on node-3")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	c.stop("node-3")
+	err := <-errc
+	if status.Code(err) != codes.Aborted || !strings.Contains(err.Error(), "node-3") {
+		t.Fatalf("got %v, want Aborted naming node-3", err)
+	}
+	c.start("node-3")
+	for _, id := range c.ids {
+		ws, err := c.nodes[id].node.store.Wallets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			if w.State == "active" {
+				t.Fatalf("%s has an active wallet %s after the crash", id, w.ID)
+			}
+		}
+		list, err := pb.NewWalletServiceClient(c.dial(id, pki.RoleBackend)).ListWallets(context.Background(), &pb.ListWalletsRequest{})
+		if err != nil || len(list.Wallets) != 0 {
+			t.Fatalf("%s lists %v (%v)", id, list, err)
+		}
+	}
 }
