@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/pki"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -70,4 +71,22 @@ func BenchmarkSign2of3(b *testing.B) {
 			}
 		}
 	})
+}
+
+// openStoreForTest opens a stopped node's store directly.
+func openStoreForTest(cfg *Config, keyPEM []byte) (*store.Store, error) {
+	key, err := pki.SignerFromKeyPEM(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(filepath.Join(cfg.DataDir, "node.db"), key, audit.Genesis{}, time.Now)
+}
+
+// forcePending puts an active wallet back into the pending state, as if
+// the node had never heard the coordinator's commit.
+func forcePending(t *testing.T, st *store.Store, w *store.Wallet) {
+	t.Helper()
+	if err := st.SetWalletState(w.ID, store.WalletActive, store.WalletPending); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/signer/store"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -33,6 +34,8 @@ type testCluster struct {
 	nodes map[string]*testNode
 	ids   []string
 	opts  Options // timeouts for the nodes' own sessions
+
+	noPreParams map[string]bool // nodes whose pools start empty
 }
 
 type testNode struct {
@@ -44,6 +47,11 @@ type testNode struct {
 }
 
 func newTestCluster(t testing.TB, n, threshold int, opts ...Options) *testCluster {
+	t.Helper()
+	return newTestClusterWith(t, n, threshold, nil, opts...)
+}
+
+func newTestClusterWith(t testing.TB, n, threshold int, emptyPools []string, opts ...Options) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	var addrs []string
@@ -63,6 +71,10 @@ func newTestCluster(t testing.TB, n, threshold int, opts ...Options) *testCluste
 	if len(opts) > 0 {
 		c.opts = opts[0]
 	}
+	c.noPreParams = map[string]bool{}
+	for _, id := range emptyPools {
+		c.noPreParams[id] = true
+	}
 	for _, mn := range m.Nodes {
 		cfg, err := LoadConfig(filepath.Join(dir, mn.Config))
 		if err != nil {
@@ -75,6 +87,9 @@ func newTestCluster(t testing.TB, n, threshold int, opts ...Options) *testCluste
 		fixture, err := os.ReadFile(filepath.Join("testdata", "preparams", mn.ID+".json"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c.noPreParams[mn.ID] {
+			continue
 		}
 		if err := c.nodes[mn.ID].node.AddPreParams(fixture); err != nil {
 			t.Fatal(err)
@@ -128,9 +143,13 @@ func (c *testCluster) stop(id string) {
 	tn.cancel = nil
 }
 
+// stopAll stops every node and checks each bbolt file's consistency.
 func (c *testCluster) stopAll() {
 	for _, id := range c.ids {
 		c.stop(id)
+		if err := store.Check(filepath.Join(c.nodes[id].cfg.DataDir, "node.db")); err != nil {
+			c.t.Errorf("%s: bbolt consistency: %v", id, err)
+		}
 	}
 }
 

@@ -348,3 +348,20 @@ func (s *Store) Snapshot(w io.Writer) error {
 		return err
 	})
 }
+
+// Check verifies the database's internal consistency (bbolt's page
+// checks); tests run it after every cluster test.
+func Check(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}
