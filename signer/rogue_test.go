@@ -270,7 +270,7 @@ func TestMisbehavingPeer(t *testing.T) {
 		if err := n1.sessions.add(s); err != nil {
 			t.Fatal(err)
 		}
-		defer s.end(aborted("test over", nil))
+		defer s.cancel("test over")
 		err = rogue.send(context.Background(), "node-1", sid, mpc.Message{Type: "x", Payload: []byte{1}})
 		if status.Code(err) != codes.PermissionDenied {
 			t.Fatalf("got %v", err)
@@ -293,7 +293,7 @@ func TestMisbehavingPeer(t *testing.T) {
 				t.Fatal("a second session with the same id was accepted")
 			}
 			if i == 0 {
-				defer s.end(aborted("test over", nil))
+				defer s.cancel("test over")
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package signer
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -185,6 +186,19 @@ func (s *session) loop() {
 	}
 }
 
+// cancel aborts the session from outside its loop. A session whose loop
+// never started ends here; a running one is told through its inbox, so
+// only the loop goroutine ever touches its state.
+func (s *session) cancel(reason string) {
+	claimed := false
+	s.startOnce.Do(func() { claimed = true }) // the loop can no longer start
+	if claimed {
+		s.end(aborted(reason, nil))
+		return
+	}
+	_ = s.enqueue(inbound{fail: errors.New(reason)})
+}
+
 func (s *session) ended() bool {
 	select {
 	case <-s.done:
@@ -363,7 +377,8 @@ func (s *session) fail(err error) {
 }
 
 // end records the outcome once, tells the other members if it is an abort,
-// and writes it to the audit log.
+// and writes it to the audit log. Only the loop goroutine calls it, or
+// cancel when the loop can never start.
 func (s *session) end(outcome *pb.RunResponse) {
 	if s.ended() {
 		return
@@ -379,7 +394,9 @@ func (s *session) end(outcome *pb.RunResponse) {
 		s.log.Info("session ended", "took", time.Since(s.started).Round(time.Millisecond))
 		s.node.metrics.sessions.WithLabelValues(s.kind, "ok").Inc()
 	}
-	s.node.metrics.sessionSeconds.WithLabelValues(s.kind).Observe(time.Since(s.started).Seconds())
+	if !s.started.IsZero() {
+		s.node.metrics.sessionSeconds.WithLabelValues(s.kind).Observe(time.Since(s.started).Seconds())
+	}
 	s.outcome = outcome
 	s.mu.Lock()
 	s.endedAt = time.Now()
@@ -491,12 +508,7 @@ func (t *sessions) sweep(now time.Time) {
 	}
 	t.mu.Unlock()
 	for _, s := range stale {
-		// never started: start it so its own timer ends it cleanly
-		s.startOnce.Do(func() {
-			go func() {
-				s.end(aborted("prepared but never run by the coordinator", nil))
-			}()
-		})
+		s.cancel("prepared but never run by the coordinator")
 	}
 }
 

@@ -109,7 +109,7 @@ func (n *Node) coordinate(ctx context.Context, req *pb.PrepareRequest, running f
 		}
 		return nil
 	}); err != nil {
-		local.end(aborted(err.Error(), nil))
+		local.cancel(err.Error())
 		n.abortRemotes(remotes, req.SessionId, err.Error())
 		return nil, fmt.Errorf("%w: %v", errRefused, err)
 	}
@@ -219,7 +219,7 @@ func (n *Node) commit(sid []byte, commit bool) error {
 		return fmt.Errorf("%w: no key generation session %x", errNotFound, sid)
 	}
 	if !commit {
-		s.end(aborted("the coordinator discarded the key generation", nil))
+		s.cancel("the coordinator discarded the key generation")
 	}
 	<-s.done
 	w, err := n.store.Wallet(s.walletID)
