@@ -166,7 +166,7 @@ func (r *roguePeer) roundOne(t *testing.T, prep *pb.PrepareRequest) []mpc.Messag
 }
 
 func (r *roguePeer) send(ctx context.Context, to string, sid []byte, m mpc.Message) error {
-	_, err := r.peers[to].Deliver(ctx, &pb.DeliverRequest{SessionId: sid, Body: &pb.DeliverRequest_Message{Message: &pb.ProtocolMessage{Type: m.Type, Payload: m.Payload, Broadcast: m.Broadcast}}})
+	_, err := r.peers[to].Deliver(ctx, deliverMessage(sid, m))
 	return err
 }
 

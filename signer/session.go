@@ -358,7 +358,7 @@ func (s *session) route(msgs []mpc.Message) {
 		if m.Broadcast {
 			to = s.others()
 		}
-		req := &pb.DeliverRequest{SessionId: s.id, Body: &pb.DeliverRequest_Message{Message: &pb.ProtocolMessage{Type: m.Type, Payload: m.Payload, Broadcast: m.Broadcast}}}
+		req := deliverMessage(s.id, m)
 		for _, peer := range to {
 			if l, ok := s.links[peer]; ok {
 				l.send(req)
@@ -405,6 +405,10 @@ func (s *session) end(outcome *pb.RunResponse) {
 		s.onEnd(outcome)
 	}
 	close(s.done)
+}
+
+func deliverMessage(sid []byte, m mpc.Message) *pb.DeliverRequest {
+	return &pb.DeliverRequest{SessionId: sid, Body: &pb.DeliverRequest_Message{Message: &pb.ProtocolMessage{Type: m.Type, Payload: m.Payload, Broadcast: m.Broadcast}}}
 }
 
 func aborted(reason string, culprits []string) *pb.RunResponse {

@@ -1,0 +1,65 @@
+package signer
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/signer/audit"
+	"github.com/countersign/countersign/signer/mpc"
+)
+
+// panicky is a protocol whose handling panics, standing in for a bug in
+// our own message handling.
+type panicky struct{ when string }
+
+func (p panicky) Start() ([]mpc.Message, error) {
+	if p.when == "start" {
+		panic("boom at start")
+	}
+	return nil, nil
+}
+func (p panicky) Check(string, mpc.Message) error { return nil }
+func (p panicky) Deliver(string, mpc.Message) ([]mpc.Message, error) {
+	panic("boom at deliver")
+}
+func (p panicky) Waiting() []string { return nil }
+
+// TestSessionRecoversPanics: a panic in the session's own handling aborts
+// that session and is logged; the node keeps serving.
+func TestSessionRecoversPanics(t *testing.T) {
+	c := newTestCluster(t, 2, 2)
+	n := c.nodes["node-1"].node
+	for _, when := range []string{"start", "deliver"} {
+		t.Run(when, func(t *testing.T) {
+			sid := make([]byte, 32)
+			rand.Read(sid)
+			s := &session{
+				id: sid, kind: "signing", self: "node-1", coordinator: "node-1", members: []string{"node-1", "node-2"},
+				timeout: 5 * time.Second, node: n, log: n.log, proto: panicky{when},
+				finished: func() bool { return false }, inbox: make(chan inbound, inboxSize), done: make(chan struct{}),
+				prepared: time.Now(), seen: map[msgKey][32]byte{}, held: map[msgKey]mpcMessage{}, echoes: map[echoKey][32]byte{},
+			}
+			if err := n.sessions.add(s); err != nil {
+				t.Fatal(err)
+			}
+			if when == "deliver" {
+				if err := s.enqueue(inbound{from: "node-2", req: deliverMessage(sid, mpc.Message{Type: "t", Payload: []byte{1}})}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := s.run(context.Background())
+			if a := out.GetAborted(); a == nil || !strings.Contains(a.Reason, "internal error: boom at "+when) {
+				t.Fatalf("got %v", out)
+			}
+			if !auditHas(t, n, audit.KindSessionAborted, "internal error: boom at "+when) {
+				t.Fatal("the abort is not in the audit log")
+			}
+		})
+	}
+	if _, err := n.GetStatus(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
