@@ -33,19 +33,19 @@ func (c *testCluster) selfTest(t *testing.T, coordinator, walletID string, commi
 	if err != nil {
 		t.Fatalf("sign with %v: %v", committee, err)
 	}
-	pub, err := btcec.ParsePubKey(signed.ChildKey[:])
-	if err != nil {
-		t.Fatal(err)
-	}
 	root, _ := c.nodes[coordinator].node.WalletRoot(walletID)
 	child, _ := root.Derive(path)
-	if child.PublicKey != signed.ChildKey {
+	if child.PublicKey != signed.Digests[0].Child.PublicKey {
 		t.Fatal("signed under another key than the derived one")
+	}
+	pub, err := btcec.ParsePubKey(child.PublicKey[:])
+	if err != nil {
+		t.Fatal(err)
 	}
 	var r, s btcec.ModNScalar
 	r.SetByteSlice(signed.Signatures[0][:32])
 	s.SetByteSlice(signed.Signatures[0][32:])
-	if !btcecdsa.NewSignature(&r, &s).Verify(signed.Digests[0][:], pub) {
+	if !btcecdsa.NewSignature(&r, &s).Verify(signed.Digests[0].Hash[:], pub) {
 		t.Fatal("signature does not verify with btcec")
 	}
 }

@@ -13,12 +13,18 @@ import (
 )
 
 // Signed is what a signing session produced: one signature per digest,
-// under the child key, each verified by every member against the digest it
+// each verified by every member against the digest and child key it
 // derived itself.
 type Signed struct {
-	ChildKey   [33]byte
-	Digests    [][32]byte
+	Digests    []derived
 	Signatures [][64]byte
+}
+
+// derived is one digest a request signs and the wallet child key that
+// signs it.
+type derived struct {
+	Hash  [32]byte
+	Child bitcoin.Child
 }
 
 // Sign runs a signing session for req with a committee (sorted node ids,
@@ -47,11 +53,11 @@ func (n *Node) Sign(ctx context.Context, walletID string, req *pb.SigningRequest
 	if err != nil {
 		return nil, err
 	}
-	child, digests, err := signingDigests(w.ID, walletKey(w), req)
+	digests, err := signingDigests(w.ID, walletKey(w), req)
 	if err != nil {
 		return nil, err
 	}
-	out := &Signed{ChildKey: child.PublicKey, Digests: digests}
+	out := &Signed{Digests: digests}
 	for _, s := range mine.Signatures {
 		out.Signatures = append(out.Signatures, [64]byte(s))
 	}
@@ -73,7 +79,7 @@ func (n *Node) prepareSigning(s *session, p *pb.SigningParams) error {
 	if len(s.members) < w.Threshold {
 		return invalid("committee of %d; wallet %s needs %d signers", len(s.members), w.ID, w.Threshold)
 	}
-	child, digests, err := signingDigests(w.ID, walletKey(w), p.Request)
+	digests, err := signingDigests(w.ID, walletKey(w), p.Request)
 	if err != nil {
 		return err
 	}
@@ -89,12 +95,14 @@ func (n *Node) prepareSigning(s *session, p *pb.SigningParams) error {
 	if err != nil {
 		return err
 	}
-	sg, err := mpc.NewSigning(n.id, s.members, share, w.Threshold, child.Tweak, digests)
+	sg, err := mpc.NewSigning(n.id, s.members, share, w.Threshold, mpcDigests(digests))
 	if err != nil {
 		return err
 	}
-	if sg.ChildKey() != child.PublicKey {
-		return fmt.Errorf("signer: tss-lib derived another child key than BIP32 for %s", child.Path)
+	for i, d := range digests {
+		if sg.ChildKey(i) != d.Child.PublicKey {
+			return fmt.Errorf("signer: tss-lib derived another child key than BIP32 for %s", d.Child.Path)
+		}
 	}
 	s.purpose = purposeOf(p.Request)
 	s.proto = sg
@@ -121,20 +129,28 @@ func purposeOf(req *pb.SigningRequest) string {
 
 // signingDigests derives what a signing request signs. Every member runs it
 // on the request; no digest ever travels.
-func signingDigests(walletID string, root bitcoin.Key, req *pb.SigningRequest) (bitcoin.Child, [][32]byte, error) {
+func signingDigests(walletID string, root bitcoin.Key, req *pb.SigningRequest) ([]derived, error) {
 	switch k := req.GetKind().(type) {
 	case *pb.SigningRequest_SelfTest:
 		if len(k.SelfTest.Challenge) != 32 {
-			return bitcoin.Child{}, nil, invalid("self_test.challenge must be 32 bytes")
+			return nil, invalid("self_test.challenge must be 32 bytes")
 		}
 		child, err := root.Derive(bitcoin.Path(k.SelfTest.Path))
 		if err != nil {
-			return bitcoin.Child{}, nil, err
+			return nil, err
 		}
-		return child, [][32]byte{selfTestDigest(walletID, child.Path, k.SelfTest.Challenge)}, nil
+		return []derived{{selfTestDigest(walletID, child.Path, k.SelfTest.Challenge), child}}, nil
 	default:
-		return bitcoin.Child{}, nil, invalid("request: unknown kind")
+		return nil, invalid("request: unknown kind")
 	}
+}
+
+func mpcDigests(ds []derived) []mpc.Digest {
+	out := make([]mpc.Digest, len(ds))
+	for i, d := range ds {
+		out[i] = mpc.Digest{Hash: d.Hash, Tweak: d.Child.Tweak}
+	}
+	return out
 }
 
 // selfTestDigest is SHA-256 of a domain-separated statement longer than 32

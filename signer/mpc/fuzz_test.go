@@ -13,7 +13,7 @@ func FuzzCheck(f *testing.F) {
 	shares, _ := loadWallet(f)
 	members := []string{"node-1", "node-2"}
 	newSigner := func(self string) *Signing {
-		s, err := NewSigning(self, members, shares[self], 2, [32]byte{}, [][32]byte{{1}})
+		s, err := NewSigning(self, members, shares[self], 2, []Digest{{Hash: [32]byte{1}}})
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -205,11 +205,15 @@ func TestGenerateFixtures(t *testing.T) {
 	}
 }
 
-func signers(t testing.TB, shares map[string]*Share, members []string, tweak [32]byte, digests [][32]byte) map[string]*Signing {
+func signers(t testing.TB, shares map[string]*Share, members []string, tweak [32]byte, hashes [][32]byte) map[string]*Signing {
 	t.Helper()
+	var digests []Digest
+	for _, h := range hashes {
+		digests = append(digests, Digest{Hash: h, Tweak: tweak})
+	}
 	out := map[string]*Signing{}
 	for _, m := range members {
-		s, err := NewSigning(m, members, shares[m], 2, tweak, digests)
+		s, err := NewSigning(m, members, shares[m], 2, digests)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +245,7 @@ func TestSignUnderChildKey(t *testing.T) {
 			sum.ToAffine()
 			child := btcec.NewPublicKey(&sum.X, &sum.Y)
 			for _, n := range committee {
-				if ss[n].ChildKey() != [33]byte(child.SerializeCompressed()) {
+				if ss[n].ChildKey(0) != [33]byte(child.SerializeCompressed()) {
 					t.Fatalf("%s derived another child key", n)
 				}
 				sigs := ss[n].Result()
@@ -273,7 +277,7 @@ func TestSigningRefusesBadCommittee(t *testing.T) {
 	}
 	for name, members := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := NewSigning("node-1", members, shares["node-1"], 2, [32]byte{}, d); err == nil {
+			if _, err := NewSigning("node-1", members, shares["node-1"], 2, []Digest{{Hash: d[0]}}); err == nil {
 				t.Fatal("accepted")
 			}
 		})
@@ -423,5 +427,45 @@ func TestPartyKeysDistinct(t *testing.T) {
 			t.Fatal("party key collision")
 		}
 		seen[k.String()] = true
+	}
+}
+
+// TestSignDigestsUnderDifferentKeys signs three digests in one session,
+// each under another child key (the root's among them), as a transaction
+// spending from several addresses does.
+func TestSignDigestsUnderDifferentKeys(t *testing.T) {
+	shares, _ := loadWallet(t)
+	var t1, t2 [32]byte
+	rand.Read(t1[:])
+	rand.Read(t2[:])
+	t1[0], t2[0] = 0x11, 0x22
+	digests := []Digest{{sha256.Sum256([]byte("in0")), t1}, {sha256.Sum256([]byte("in1")), [32]byte{}}, {sha256.Sum256([]byte("in2")), t2}}
+	members := []string{"node-2", "node-3"}
+	ss := map[string]*Signing{}
+	for _, m := range members {
+		s, err := NewSigning(m, members, shares[m], 2, digests)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss[m] = s
+	}
+	if err := run(t, asProtocols(ss), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range digests {
+		pub, err := btcec.ParsePubKey(func() []byte { k := ss["node-2"].ChildKey(i); return k[:] }())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := ss["node-3"].Result()[i]
+		var r, s btcec.ModNScalar
+		r.SetByteSlice(sig[:32])
+		s.SetByteSlice(sig[32:])
+		if !btcecdsa.NewSignature(&r, &s).Verify(d.Hash[:], pub) {
+			t.Fatalf("digest %d does not verify under its own child key", i)
+		}
+	}
+	if ss["node-2"].ChildKey(0) == ss["node-2"].ChildKey(1) || ss["node-2"].ChildKey(1) != shares["node-2"].PublicKey() {
+		t.Fatal("child keys are not per digest")
 	}
 }

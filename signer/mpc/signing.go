@@ -18,23 +18,30 @@ import (
 )
 
 // Signing is one node's part of a signing session: one tss-lib signing per
-// digest, run side by side, all under the same child key. Message types are
-// prefixed with the digest index ("0/…").
+// digest, run side by side, each under its own child key (a Bitcoin
+// transaction's inputs may spend from several addresses of a wallet).
+// Message types are prefixed with the digest index ("0/…").
 type Signing struct {
-	c        *committee
-	insts    []*instance
-	ends     []chan *common.SignatureData
-	digests  [][32]byte
-	childPub *btcec.PublicKey
-	sigs     [][64]byte
-	done     int
+	c      *committee
+	insts  []*instance
+	ends   []chan *common.SignatureData
+	digest []Digest
+	keys   []*btcec.PublicKey
+	sigs   [][64]byte
+	done   int
+}
+
+// Digest is one hash to sign and the child key to sign it under: the
+// wallet's private key plus Tweak (a big-endian scalar below the curve
+// order; zero for the wallet key itself).
+type Digest struct {
+	Hash  [32]byte
+	Tweak [32]byte
 }
 
 // NewSigning prepares the signing of digests by members (sorted node ids,
-// at least threshold of the wallet's nodes) under the child key whose
-// private key is the wallet's plus tweak (a big-endian scalar; zero for the
-// wallet key itself).
-func NewSigning(self string, members []string, share *Share, threshold int, tweak [32]byte, digests [][32]byte) (*Signing, error) {
+// at least threshold of the wallet's nodes).
+func NewSigning(self string, members []string, share *Share, threshold int, digests []Digest) (*Signing, error) {
 	c, err := newCommittee(self, members)
 	if err != nil {
 		return nil, err
@@ -51,41 +58,52 @@ func NewSigning(self string, members []string, share *Share, threshold int, twea
 			return nil, fmt.Errorf("%w: %s holds no share of this wallet", ErrBadCommittee, p.Id)
 		}
 	}
+	s := &Signing{c: c, digest: slices.Clone(digests), sigs: make([][64]byte, len(digests))}
+	for i, d := range digests {
+		key := *share.data() // a fresh deep copy per party: derivation mutates it
+		kdd, child, err := derive(&key, d.Tweak)
+		if err != nil {
+			return nil, err
+		}
+		params := tss.NewParameters(tss.S256(), tss.NewPeerContext(c.ids), c.self, len(members), threshold-1)
+		in := newInstance(c, strconv.Itoa(i)+"/", signingSpecs)
+		end := make(chan *common.SignatureData, 1)
+		in.party = signing.NewLocalPartyWithKDD(new(big.Int).SetBytes(d.Hash[:]), params, key, kdd, in.out, end, 32)
+		s.insts = append(s.insts, in)
+		s.ends = append(s.ends, end)
+		s.keys = append(s.keys, child)
+	}
+	return s, nil
+}
+
+// derive moves key to the child key wallet+tweak, as tss-lib's HD signing
+// expects, and returns the delta to pass it (nil for a zero tweak) and the
+// child public key.
+func derive(key *keygen.LocalPartySaveData, tweak [32]byte) (*big.Int, *btcec.PublicKey, error) {
 	ec := tss.S256()
 	delta := new(big.Int).SetBytes(tweak[:])
 	if delta.Cmp(ec.Params().N) >= 0 {
-		return nil, fmt.Errorf("mpc: tweak is not below the curve order")
+		return nil, nil, fmt.Errorf("mpc: tweak is not below the curve order")
 	}
-	childPoint := base.ECDSAPub
+	point := key.ECDSAPub
+	var kdd *big.Int
 	if delta.Sign() != 0 {
-		if childPoint, err = base.ECDSAPub.Add(crypto.ScalarBaseMult(ec, delta)); err != nil {
-			return nil, fmt.Errorf("mpc: derive child key: %w", err)
+		var err error
+		if point, err = key.ECDSAPub.Add(crypto.ScalarBaseMult(ec, delta)); err != nil {
+			return nil, nil, fmt.Errorf("mpc: derive child key: %w", err)
 		}
+		keys := []keygen.LocalPartySaveData{*key}
+		pk := ecdsa.PublicKey{Curve: ec, X: point.X(), Y: point.Y()}
+		if err := signing.UpdatePublicKeyAndAdjustBigXj(delta, keys, &pk, ec); err != nil {
+			return nil, nil, fmt.Errorf("mpc: derive child key: %w", err)
+		}
+		*key, kdd = keys[0], delta
 	}
-	childPub, err := btcec.ParsePubKey(append([]byte{2 + byte(childPoint.Y().Bit(0))}, childPoint.X().FillBytes(make([]byte, 32))...))
+	child, err := btcec.ParsePubKey(append([]byte{2 + byte(point.Y().Bit(0))}, point.X().FillBytes(make([]byte, 32))...))
 	if err != nil {
-		return nil, fmt.Errorf("mpc: child key: %w", err)
+		return nil, nil, fmt.Errorf("mpc: child key: %w", err)
 	}
-	s := &Signing{c: c, digests: slices.Clone(digests), childPub: childPub, sigs: make([][64]byte, len(digests))}
-	for i, d := range digests {
-		key := *share.data() // a fresh deep copy per party: derivation mutates it
-		var kdd *big.Int
-		if delta.Sign() != 0 {
-			keys := []keygen.LocalPartySaveData{key}
-			pk := ecdsa.PublicKey{Curve: ec, X: childPoint.X(), Y: childPoint.Y()}
-			if err := signing.UpdatePublicKeyAndAdjustBigXj(delta, keys, &pk, ec); err != nil {
-				return nil, fmt.Errorf("mpc: derive child key: %w", err)
-			}
-			key, kdd = keys[0], delta
-		}
-		params := tss.NewParameters(ec, tss.NewPeerContext(c.ids), c.self, len(members), threshold-1)
-		in := newInstance(c, strconv.Itoa(i)+"/", signingSpecs)
-		end := make(chan *common.SignatureData, 1)
-		in.party = signing.NewLocalPartyWithKDD(new(big.Int).SetBytes(d[:]), params, key, kdd, in.out, end, 32)
-		s.insts = append(s.insts, in)
-		s.ends = append(s.ends, end)
-	}
-	return s, nil
+	return kdd, child, nil
 }
 
 // Start sends round one of every digest's signing.
@@ -157,7 +175,7 @@ func (s *Signing) finish(i int, sd *common.SignatureData) error {
 	if len(sd.R) != 32 || len(sd.S) != 32 || r.SetByteSlice(sd.R) || sc.SetByteSlice(sd.S) || sc.IsOverHalfOrder() {
 		return &Error{Reason: fmt.Sprintf("digest %d: malformed signature", i)}
 	}
-	if !btcecdsa.NewSignature(&r, &sc).Verify(s.digests[i][:], s.childPub) {
+	if !btcecdsa.NewSignature(&r, &sc).Verify(s.digest[i].Hash[:], s.keys[i]) {
 		return &Error{Reason: fmt.Sprintf("digest %d: signature does not verify under the child key", i)}
 	}
 	copy(s.sigs[i][:32], sd.R)
@@ -176,8 +194,8 @@ func (s *Signing) Result() [][64]byte {
 	return slices.Clone(s.sigs)
 }
 
-// ChildKey is the key the signatures verify under, compressed.
-func (s *Signing) ChildKey() [33]byte { return [33]byte(s.childPub.SerializeCompressed()) }
+// ChildKey is the key digest i's signature verifies under, compressed.
+func (s *Signing) ChildKey(i int) [33]byte { return [33]byte(s.keys[i].SerializeCompressed()) }
 
 // Waiting names the members whose messages are still needed.
 func (s *Signing) Waiting() []string {
