@@ -35,7 +35,10 @@ type Config struct {
 	Cluster       ClusterConfig `json:"cluster"`
 	Peers         []PeerConfig  `json:"peers"`
 	PreParams     PoolConfig    `json:"preparams"`
-	Log           LogConfig     `json:"log"`
+	// PolicyFile is the node's withdrawal policy (package policy). Without
+	// one, no withdrawal is allowed.
+	PolicyFile string    `json:"policy_file,omitempty"`
+	Log        LogConfig `json:"log"`
 }
 
 // TLSConfig names the PEM files of the node's identity.
@@ -143,6 +146,7 @@ func (c *Config) resolve(dir string) {
 	abs(&c.TLS.Cert)
 	abs(&c.TLS.Key)
 	abs(&c.Sealer.KeyFile)
+	abs(&c.PolicyFile)
 }
 
 // Validate checks the config for everything that can be checked without

@@ -10,12 +10,14 @@ import (
 	"github.com/countersign/countersign/policy/bitcoin"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/mpc"
+	"github.com/countersign/countersign/signer/store"
 )
 
 // Signed is what a signing session produced: one signature per digest,
 // each verified by every member against the digest and child key it
 // derived itself.
 type Signed struct {
+	SessionID  string
 	Digests    []derived
 	Signatures [][64]byte
 }
@@ -38,7 +40,7 @@ func (n *Node) Sign(ctx context.Context, walletID string, req *pb.SigningRequest
 		SessionId: sid, Committee: committee, TimeoutMs: uint32(n.timeouts.signing.Milliseconds()),
 		Params: &pb.PrepareRequest_Signing{Signing: &pb.SigningParams{WalletId: walletID, Request: req}},
 	}
-	outcomes, err := n.coordinate(ctx, prep, nil)
+	outcomes, local, err := n.coordinate(ctx, prep, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -49,15 +51,7 @@ func (n *Node) Sign(ctx context.Context, walletID string, req *pb.SigningRequest
 			return nil, fmt.Errorf("%w: %s finished with other signatures", errAborted, id)
 		}
 	}
-	w, err := n.activeWallet(walletID)
-	if err != nil {
-		return nil, err
-	}
-	digests, err := signingDigests(w.ID, walletKey(w), req)
-	if err != nil {
-		return nil, err
-	}
-	out := &Signed{Digests: digests}
+	out := &Signed{SessionID: local.key(), Digests: local.digests}
 	for _, s := range mine.Signatures {
 		out.Signatures = append(out.Signatures, [64]byte(s))
 	}
@@ -79,10 +73,11 @@ func (n *Node) prepareSigning(s *session, p *pb.SigningParams) error {
 	if len(s.members) < w.Threshold {
 		return invalid("committee of %d; wallet %s needs %d signers", len(s.members), w.ID, w.Threshold)
 	}
-	digests, err := signingDigests(w.ID, walletKey(w), p.Request)
+	digests, withdrawalID, err := n.requestDigests(w, p.Request, s.coordinator)
 	if err != nil {
 		return err
 	}
+	s.digests = digests
 	sealed, err := n.store.SealedShare(w.ID)
 	if err != nil {
 		return err
@@ -105,11 +100,17 @@ func (n *Node) prepareSigning(s *session, p *pb.SigningParams) error {
 		}
 	}
 	s.purpose = purposeOf(p.Request)
+	if withdrawalID != "" {
+		s.purpose = "withdrawal " + withdrawalID
+	}
 	s.proto = sg
 	s.finished = func() bool { return sg.Result() != nil }
 	s.conclude = func() (*pb.RunResponse, error) {
 		sigs := sg.Result()
 		n.audit(sessionEndedEvent(s, "signed", sigs))
+		if withdrawalID != "" {
+			n.memberSigned(withdrawalID, s.key(), sigs)
+		}
 		out := &pb.SigningOutcome{}
 		for _, sig := range sigs {
 			out.Signatures = append(out.Signatures, sig[:])
@@ -123,6 +124,8 @@ func purposeOf(req *pb.SigningRequest) string {
 	switch req.GetKind().(type) {
 	case *pb.SigningRequest_SelfTest:
 		return "self-test"
+	case *pb.SigningRequest_Withdrawal:
+		return "withdrawal"
 	}
 	return "unknown"
 }
@@ -143,6 +146,15 @@ func signingDigests(walletID string, root bitcoin.Key, req *pb.SigningRequest) (
 	default:
 		return nil, invalid("request: unknown kind")
 	}
+}
+
+// requestDigests derives what a signing request signs, on this node.
+func (n *Node) requestDigests(w *store.Wallet, req *pb.SigningRequest, coordinator string) ([]derived, string, error) {
+	if wr := req.GetWithdrawal(); wr != nil {
+		return n.withdrawalDigests(w, wr, coordinator)
+	}
+	d, err := signingDigests(w.ID, walletKey(w), req)
+	return d, "", err
 }
 
 func mpcDigests(ds []derived) []mpc.Digest {

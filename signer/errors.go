@@ -47,7 +47,7 @@ func toStatus(err error) error {
 		code = codes.NotFound
 	case errors.Is(err, errPermission):
 		code = codes.PermissionDenied
-	case errors.Is(err, errRefused), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrState),
+	case errors.Is(err, errRefused), errors.Is(err, errConflict), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrState),
 		errors.Is(err, errSessionEnded), errors.Is(err, store.ErrEmpty):
 		code = codes.FailedPrecondition
 	case errors.Is(err, errAborted), errors.Is(err, mpc.ErrBadMessage):
@@ -63,4 +63,12 @@ func toStatus(err error) error {
 		return status.Error(code, "internal error; see the node's log")
 	}
 	return status.Error(code, err.Error())
+}
+
+// statusMessage is an RPC error as a person reads it: code and message.
+func statusMessage(err error) string {
+	if s, ok := status.FromError(err); ok {
+		return s.Code().String() + ": " + s.Message()
+	}
+	return err.Error()
 }

@@ -7,6 +7,8 @@
 //
 //	auth.go     who may call what: roles from client certificates
 //	wallet.go   WalletService: key generation (as coordinator), addresses
+//	withdrawal.go  WithdrawalService: where a withdrawal is checked (with
+//	            package policy), bound on a majority, signed and finalized
 //	peer.go     PeerService: joining sessions other nodes coordinate
 //	session.go  the hardened transport under every session
 //	engine.go   the internal signing engine
@@ -79,11 +81,18 @@ type Node struct {
 	health    *health.Server
 	timeouts  struct{ signing, keygen time.Duration }
 
+	decideMu sync.Mutex // withdrawal decisions and bindings, one at a time
+	driveMu  sync.Mutex
+	driving  map[string]bool // withdrawals this node is coordinating now
+	watchMu  sync.Mutex
+	watchers map[string][]chan *store.Withdrawal
+
 	ctx    context.Context // ends when the node shuts down
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	pb.UnsafeWalletServiceServer
+	pb.UnsafeWithdrawalServiceServer
 	pb.UnsafeNodeServiceServer
 	pb.UnsafePeerServiceServer
 }
@@ -131,7 +140,7 @@ func New(cfg *Config, opt Options) (*Node, error) {
 		cfg: cfg, id: cfg.NodeID, log: opt.Logger.With("node", cfg.NodeID), sealer: opt.Sealer, store: st,
 		now: opt.Now, metrics: newMetrics(opt.Registry), reg: opt.Registry, serverTLS: serverTLS,
 		peers: map[string]*peerClient{}, sessions: newSessions(), health: health.NewServer(),
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, driving: map[string]bool{}, watchers: map[string][]chan *store.Withdrawal{},
 	}
 	for _, p := range cfg.Peers {
 		clientTLS, err := pki.ClientTLS(caPEM, certPEM, keyPEM, p.ID, p.CertSHA256)
@@ -172,6 +181,7 @@ func (n *Node) ServeListener(ctx context.Context, lis net.Listener) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	pb.RegisterWalletServiceServer(srv, n)
+	pb.RegisterWithdrawalServiceServer(srv, n)
 	pb.RegisterNodeServiceServer(srv, n)
 	pb.RegisterPeerServiceServer(srv, n)
 	grpc_health_v1.RegisterHealthServer(srv, n.health)
@@ -192,6 +202,7 @@ func (n *Node) ServeListener(ctx context.Context, lis net.Listener) error {
 	go func() { defer n.wg.Done(); n.pool.fill(n.ctx) }()
 	go func() { defer n.wg.Done(); n.janitor(n.ctx) }()
 	n.recoverPending()
+	n.resumeWithdrawals()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()

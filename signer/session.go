@@ -56,6 +56,7 @@ type session struct {
 	coordinator string
 	purpose     string
 	members     []string
+	digests     []derived // what a signing session signs, as this node derived it
 	timeout     time.Duration
 	log         *slog.Logger
 	node        *Node
@@ -167,7 +168,9 @@ func (s *session) loop() {
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
 	s.node.audit(sessionStartedEvent(s))
+	startedAt := time.Now()
 	msgs, err := s.proto.Start()
+	s.log.Debug("protocol started", "took", time.Since(startedAt), "messages", len(msgs))
 	if err != nil {
 		s.fail(err)
 		return

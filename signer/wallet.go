@@ -58,7 +58,7 @@ func (n *Node) createWallet(ctx context.Context, label string, progress progress
 	if err := progress(pb.Stage_STAGE_PREPARING, fmt.Sprintf("preparing key generation session %x on %d nodes", sid[:6], len(members)), nil); err != nil {
 		return nil, err
 	}
-	outcomes, err := n.coordinate(ctx, req, func() error {
+	outcomes, _, err := n.coordinate(ctx, req, func() error {
 		return progress(pb.Stage_STAGE_RUNNING, "running distributed key generation", nil)
 	})
 	if err != nil {
@@ -85,13 +85,13 @@ func (n *Node) createWallet(ctx context.Context, label string, progress progress
 // coordinate prepares a session on every member (this node included), runs
 // it everywhere, and returns every member's outcome. Any refusal or abort is
 // an error naming the member and its reason.
-func (n *Node) coordinate(ctx context.Context, req *pb.PrepareRequest, running func() error) (map[string]*pb.RunResponse, error) {
+func (n *Node) coordinate(ctx context.Context, req *pb.PrepareRequest, running func() error) (map[string]*pb.RunResponse, *session, error) {
 	local, err := n.prepare(n.id, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := n.sessions.add(local); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var remotes []string
 	for _, m := range req.Committee {
@@ -111,11 +111,11 @@ func (n *Node) coordinate(ctx context.Context, req *pb.PrepareRequest, running f
 	}); err != nil {
 		local.cancel(err.Error())
 		n.abortRemotes(remotes, req.SessionId, err.Error())
-		return nil, fmt.Errorf("%w: %v", errRefused, err)
+		return nil, nil, fmt.Errorf("%w: %v", errRefused, err)
 	}
 	if running != nil {
 		if err := running(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	var mu sync.Mutex
@@ -142,9 +142,9 @@ func (n *Node) coordinate(ctx context.Context, req *pb.PrepareRequest, running f
 		return nil
 	})
 	if runErr != nil {
-		return outcomes, fmt.Errorf("%w: %v%s", errAborted, runErr, culpritSuffix(outcomes))
+		return outcomes, local, fmt.Errorf("%w: %v%s", errAborted, runErr, culpritSuffix(outcomes))
 	}
-	return outcomes, nil
+	return outcomes, local, nil
 }
 
 // abortRemotes tells prepared members that a session will not run.

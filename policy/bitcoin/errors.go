@@ -32,6 +32,24 @@ var (
 
 	// ErrNetwork reports an unknown Network.
 	ErrNetwork = errors.New("bitcoin: unknown network")
+
+	// ErrRefused reports a withdrawal that policy does not allow. Every
+	// error of [Rederive] is a [*Refusal] naming the rule, and matches
+	// ErrRefused with errors.Is.
+	ErrRefused = errors.New("bitcoin: refused")
+
+	// ErrSignature reports signatures that do not make a valid
+	// transaction: wrong count, values out of range, or a script that
+	// fails in btcd's script engine.
+	ErrSignature = errors.New("bitcoin: signatures do not verify")
+
+	// ErrFunds reports coins that do not cover a withdrawal's amount and
+	// fee, or a fee above the intent's cap.
+	ErrFunds = errors.New("bitcoin: insufficient funds")
+
+	// ErrUTXO reports a coin that the wallet cannot spend as a P2WPKH
+	// input at the path given.
+	ErrUTXO = errors.New("bitcoin: coin not spendable by the wallet")
 )
 
 // quote returns s quoted for an error message, cut to maxQuoted bytes.

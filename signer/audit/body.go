@@ -138,3 +138,51 @@ type PeerHead struct {
 	Seq  uint64 `json:"seq"`
 	Hash string `json:"hash"` // hex
 }
+
+// WithdrawalReceived is the body of KindWithdrawalReceived. Intent is the
+// canonical intent bytes the request hash covers (JSON); replay re-derives
+// the withdrawal from Intent and PSBT.
+type WithdrawalReceived struct {
+	WithdrawalID string          `json:"withdrawal_id"`
+	RequestHash  string          `json:"request_hash"` // hex
+	Intent       json.RawMessage `json:"intent"`
+	PSBT         []byte          `json:"psbt"` // base64 in JSON
+	From         string          `json:"from"` // the caller: backend identity or coordinating node
+}
+
+// WithdrawalDecided is the body of KindWithdrawalDecided.
+type WithdrawalDecided struct {
+	WithdrawalID string   `json:"withdrawal_id"`
+	RequestHash  string   `json:"request_hash"` // hex
+	Allowed      bool     `json:"allowed"`
+	Rule         string   `json:"rule,omitempty"`
+	Reason       string   `json:"reason,omitempty"`
+	PolicyHash   string   `json:"policy_hash"` // hex SHA-256 of the policy file
+	Digests      []string `json:"digests,omitempty"`
+	TxID         string   `json:"txid,omitempty"`
+	FeeSat       int64    `json:"fee_sat,omitempty"`
+	OutflowSat   int64    `json:"outflow_sat,omitempty"`
+}
+
+// WithdrawalConflict is the body of KindWithdrawalConflict.
+type WithdrawalConflict struct {
+	WithdrawalID string `json:"withdrawal_id"`
+	BoundHash    string `json:"bound_hash"`   // hex
+	OfferedHash  string `json:"offered_hash"` // hex
+	From         string `json:"from"`
+}
+
+// WithdrawalSigned is the body of KindWithdrawalSigned.
+type WithdrawalSigned struct {
+	WithdrawalID string   `json:"withdrawal_id"`
+	SessionID    string   `json:"session_id"`
+	TxID         string   `json:"txid"`
+	Signatures   []string `json:"signatures"`          // hex r||s, one per input
+	SignedTx     string   `json:"signed_tx,omitempty"` // hex, on the coordinator
+}
+
+// WithdrawalFailed is the body of KindWithdrawalFailed.
+type WithdrawalFailed struct {
+	WithdrawalID string `json:"withdrawal_id"`
+	Reason       string `json:"reason"`
+}

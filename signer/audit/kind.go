@@ -30,6 +30,22 @@ const (
 	// KindPeerHead records the head of a peer's log seen during a session;
 	// its body is a PeerHead.
 	KindPeerHead Kind = "peer.head"
+	// KindWithdrawalReceived records a withdrawal as it arrived, intent and
+	// unsigned transaction in full; its body is a WithdrawalReceived.
+	KindWithdrawalReceived Kind = "withdrawal.received"
+	// KindWithdrawalDecided records the node's own decision on a
+	// withdrawal; its body is a WithdrawalDecided.
+	KindWithdrawalDecided Kind = "withdrawal.decided"
+	// KindWithdrawalConflict is an alert: a withdrawal id already bound to
+	// one request was offered with another; its body is a
+	// WithdrawalConflict.
+	KindWithdrawalConflict Kind = "withdrawal.conflict"
+	// KindWithdrawalSigned records a signed withdrawal; its body is a
+	// WithdrawalSigned.
+	KindWithdrawalSigned Kind = "withdrawal.signed"
+	// KindWithdrawalFailed records a withdrawal that could not be signed;
+	// its body is a WithdrawalFailed.
+	KindWithdrawalFailed Kind = "withdrawal.failed"
 )
 
 // Valid reports whether k is a well-formed kind: MinKind to MaxKind bytes,

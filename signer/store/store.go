@@ -11,6 +11,7 @@
 //	wallets    wallet id -> Wallet as JSON
 //	shares     wallet id -> sealed share
 //	preparams  sequence  -> sealed pre-parameters
+//	withdrawals withdrawal id -> Withdrawal as JSON
 //	audit      sequence  -> encoded audit.Record (format: package audit)
 package store
 
@@ -34,6 +35,7 @@ var (
 	bucketShares    = []byte("shares")
 	bucketPreParams = []byte("preparams")
 	bucketAudit     = []byte("audit")
+	bucketWithdraw  = []byte("withdrawals")
 )
 
 // Sentinel errors.
@@ -96,7 +98,7 @@ func Open(path string, key crypto.Signer, genesis audit.Genesis, now func() time
 	}
 	s := &Store{db: db, key: key, now: now}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketWallets, bucketShares, bucketPreParams, bucketAudit} {
+		for _, b := range [][]byte{bucketWallets, bucketShares, bucketPreParams, bucketAudit, bucketWithdraw} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

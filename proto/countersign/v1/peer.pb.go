@@ -76,6 +76,113 @@ func (WalletState) EnumDescriptor() ([]byte, []int) {
 	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{0}
 }
 
+type BindRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Intent        *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	Psbt          []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindRequest) Reset() {
+	*x = BindRequest{}
+	mi := &file_countersign_v1_peer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindRequest) ProtoMessage() {}
+
+func (x *BindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_peer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
+func (*BindRequest) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *BindRequest) GetIntent() *WithdrawalIntent {
+	if x != nil {
+		return x.Intent
+	}
+	return nil
+}
+
+func (x *BindRequest) GetPsbt() []byte {
+	if x != nil {
+		return x.Psbt
+	}
+	return nil
+}
+
+type BindResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestHash []byte                 `protobuf:"bytes,1,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
+	// If this node already took part in signing the withdrawal: the
+	// signatures it recorded (r||s, one per input), so a coordinator that
+	// restarted can finish without anything being signed twice.
+	Signatures    [][]byte `protobuf:"bytes,2,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindResponse) Reset() {
+	*x = BindResponse{}
+	mi := &file_countersign_v1_peer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindResponse) ProtoMessage() {}
+
+func (x *BindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_peer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
+func (*BindResponse) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BindResponse) GetRequestHash() []byte {
+	if x != nil {
+		return x.RequestHash
+	}
+	return nil
+}
+
+func (x *BindResponse) GetSignatures() [][]byte {
+	if x != nil {
+		return x.Signatures
+	}
+	return nil
+}
+
 type PrepareRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 32 random bytes chosen by the coordinator, bound into every message.
@@ -95,7 +202,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[0]
+	mi := &file_countersign_v1_peer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +214,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[0]
+	mi := &file_countersign_v1_peer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +227,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{0}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PrepareRequest) GetSessionId() []byte {
@@ -197,7 +304,7 @@ type KeygenParams struct {
 
 func (x *KeygenParams) Reset() {
 	*x = KeygenParams{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[1]
+	mi := &file_countersign_v1_peer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -209,7 +316,7 @@ func (x *KeygenParams) String() string {
 func (*KeygenParams) ProtoMessage() {}
 
 func (x *KeygenParams) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[1]
+	mi := &file_countersign_v1_peer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -222,7 +329,7 @@ func (x *KeygenParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeygenParams.ProtoReflect.Descriptor instead.
 func (*KeygenParams) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{1}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *KeygenParams) GetWalletId() string {
@@ -258,7 +365,7 @@ type SigningParams struct {
 
 func (x *SigningParams) Reset() {
 	*x = SigningParams{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[2]
+	mi := &file_countersign_v1_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +377,7 @@ func (x *SigningParams) String() string {
 func (*SigningParams) ProtoMessage() {}
 
 func (x *SigningParams) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[2]
+	mi := &file_countersign_v1_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +390,7 @@ func (x *SigningParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningParams.ProtoReflect.Descriptor instead.
 func (*SigningParams) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SigningParams) GetWalletId() string {
@@ -306,6 +413,7 @@ type SigningRequest struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*SigningRequest_SelfTest
+	//	*SigningRequest_Withdrawal
 	Kind          isSigningRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -313,7 +421,7 @@ type SigningRequest struct {
 
 func (x *SigningRequest) Reset() {
 	*x = SigningRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[3]
+	mi := &file_countersign_v1_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +433,7 @@ func (x *SigningRequest) String() string {
 func (*SigningRequest) ProtoMessage() {}
 
 func (x *SigningRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[3]
+	mi := &file_countersign_v1_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +446,7 @@ func (x *SigningRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningRequest.ProtoReflect.Descriptor instead.
 func (*SigningRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SigningRequest) GetKind() isSigningRequest_Kind {
@@ -357,6 +465,15 @@ func (x *SigningRequest) GetSelfTest() *SelfTest {
 	return nil
 }
 
+func (x *SigningRequest) GetWithdrawal() *WithdrawalRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*SigningRequest_Withdrawal); ok {
+			return x.Withdrawal
+		}
+	}
+	return nil
+}
+
 type isSigningRequest_Kind interface {
 	isSigningRequest_Kind()
 }
@@ -365,7 +482,68 @@ type SigningRequest_SelfTest struct {
 	SelfTest *SelfTest `protobuf:"bytes,1,opt,name=self_test,json=selfTest,proto3,oneof"`
 }
 
+type SigningRequest_Withdrawal struct {
+	Withdrawal *WithdrawalRequest `protobuf:"bytes,2,opt,name=withdrawal,proto3,oneof"`
+}
+
 func (*SigningRequest_SelfTest) isSigningRequest_Kind() {}
+
+func (*SigningRequest_Withdrawal) isSigningRequest_Kind() {}
+
+// WithdrawalRequest is a withdrawal to sign: every member re-derives its
+// digests from the intent and transaction and checks them against its own
+// policy and its own binding of the withdrawal id.
+type WithdrawalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Intent        *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	Psbt          []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WithdrawalRequest) Reset() {
+	*x = WithdrawalRequest{}
+	mi := &file_countersign_v1_peer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WithdrawalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WithdrawalRequest) ProtoMessage() {}
+
+func (x *WithdrawalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_peer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WithdrawalRequest.ProtoReflect.Descriptor instead.
+func (*WithdrawalRequest) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WithdrawalRequest) GetIntent() *WithdrawalIntent {
+	if x != nil {
+		return x.Intent
+	}
+	return nil
+}
+
+func (x *WithdrawalRequest) GetPsbt() []byte {
+	if x != nil {
+		return x.Psbt
+	}
+	return nil
+}
 
 // SelfTest proves that the committee's shares of a wallet still sign: the
 // digest is SHA-256 over a domain-separated statement, which can never be a
@@ -382,7 +560,7 @@ type SelfTest struct {
 
 func (x *SelfTest) Reset() {
 	*x = SelfTest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[4]
+	mi := &file_countersign_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +572,7 @@ func (x *SelfTest) String() string {
 func (*SelfTest) ProtoMessage() {}
 
 func (x *SelfTest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[4]
+	mi := &file_countersign_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +585,7 @@ func (x *SelfTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelfTest.ProtoReflect.Descriptor instead.
 func (*SelfTest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{4}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SelfTest) GetChallenge() []byte {
@@ -432,7 +610,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[5]
+	mi := &file_countersign_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +622,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[5]
+	mi := &file_countersign_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +635,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{5}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
 type RunRequest struct {
@@ -469,7 +647,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[6]
+	mi := &file_countersign_v1_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +659,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[6]
+	mi := &file_countersign_v1_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +672,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{6}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RunRequest) GetSessionId() []byte {
@@ -518,7 +696,7 @@ type RunResponse struct {
 
 func (x *RunResponse) Reset() {
 	*x = RunResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[7]
+	mi := &file_countersign_v1_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +708,7 @@ func (x *RunResponse) String() string {
 func (*RunResponse) ProtoMessage() {}
 
 func (x *RunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[7]
+	mi := &file_countersign_v1_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +721,7 @@ func (x *RunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResponse.ProtoReflect.Descriptor instead.
 func (*RunResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{7}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RunResponse) GetOutcome() isRunResponse_Outcome {
@@ -615,7 +793,7 @@ type KeygenOutcome struct {
 
 func (x *KeygenOutcome) Reset() {
 	*x = KeygenOutcome{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[8]
+	mi := &file_countersign_v1_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +805,7 @@ func (x *KeygenOutcome) String() string {
 func (*KeygenOutcome) ProtoMessage() {}
 
 func (x *KeygenOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[8]
+	mi := &file_countersign_v1_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +818,7 @@ func (x *KeygenOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeygenOutcome.ProtoReflect.Descriptor instead.
 func (*KeygenOutcome) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{8}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KeygenOutcome) GetPublicKey() []byte {
@@ -667,7 +845,7 @@ type SigningOutcome struct {
 
 func (x *SigningOutcome) Reset() {
 	*x = SigningOutcome{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[9]
+	mi := &file_countersign_v1_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +857,7 @@ func (x *SigningOutcome) String() string {
 func (*SigningOutcome) ProtoMessage() {}
 
 func (x *SigningOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[9]
+	mi := &file_countersign_v1_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +870,7 @@ func (x *SigningOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningOutcome.ProtoReflect.Descriptor instead.
 func (*SigningOutcome) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{9}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SigningOutcome) GetSignatures() [][]byte {
@@ -713,7 +891,7 @@ type Aborted struct {
 
 func (x *Aborted) Reset() {
 	*x = Aborted{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[10]
+	mi := &file_countersign_v1_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +903,7 @@ func (x *Aborted) String() string {
 func (*Aborted) ProtoMessage() {}
 
 func (x *Aborted) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[10]
+	mi := &file_countersign_v1_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +916,7 @@ func (x *Aborted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aborted.ProtoReflect.Descriptor instead.
 func (*Aborted) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{10}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Aborted) GetReason() string {
@@ -770,7 +948,7 @@ type DeliverRequest struct {
 
 func (x *DeliverRequest) Reset() {
 	*x = DeliverRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[11]
+	mi := &file_countersign_v1_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +960,7 @@ func (x *DeliverRequest) String() string {
 func (*DeliverRequest) ProtoMessage() {}
 
 func (x *DeliverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[11]
+	mi := &file_countersign_v1_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +973,7 @@ func (x *DeliverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverRequest.ProtoReflect.Descriptor instead.
 func (*DeliverRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{11}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeliverRequest) GetSessionId() []byte {
@@ -874,7 +1052,7 @@ type ProtocolMessage struct {
 
 func (x *ProtocolMessage) Reset() {
 	*x = ProtocolMessage{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[12]
+	mi := &file_countersign_v1_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1064,7 @@ func (x *ProtocolMessage) String() string {
 func (*ProtocolMessage) ProtoMessage() {}
 
 func (x *ProtocolMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[12]
+	mi := &file_countersign_v1_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1077,7 @@ func (x *ProtocolMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolMessage.ProtoReflect.Descriptor instead.
 func (*ProtocolMessage) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{12}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProtocolMessage) GetType() string {
@@ -938,7 +1116,7 @@ type Echo struct {
 
 func (x *Echo) Reset() {
 	*x = Echo{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[13]
+	mi := &file_countersign_v1_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1128,7 @@ func (x *Echo) String() string {
 func (*Echo) ProtoMessage() {}
 
 func (x *Echo) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[13]
+	mi := &file_countersign_v1_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1141,7 @@ func (x *Echo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Echo.ProtoReflect.Descriptor instead.
 func (*Echo) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{13}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Echo) GetOrigin() string {
@@ -995,7 +1173,7 @@ type DeliverResponse struct {
 
 func (x *DeliverResponse) Reset() {
 	*x = DeliverResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[14]
+	mi := &file_countersign_v1_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1185,7 @@ func (x *DeliverResponse) String() string {
 func (*DeliverResponse) ProtoMessage() {}
 
 func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[14]
+	mi := &file_countersign_v1_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1198,7 @@ func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverResponse.ProtoReflect.Descriptor instead.
 func (*DeliverResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{14}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{17}
 }
 
 type CommitRequest struct {
@@ -1033,7 +1211,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[15]
+	mi := &file_countersign_v1_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1223,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[15]
+	mi := &file_countersign_v1_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1236,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{15}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CommitRequest) GetSessionId() []byte {
@@ -1083,7 +1261,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[16]
+	mi := &file_countersign_v1_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1273,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[16]
+	mi := &file_countersign_v1_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1286,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{16}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{19}
 }
 
 type GetWalletStateRequest struct {
@@ -1120,7 +1298,7 @@ type GetWalletStateRequest struct {
 
 func (x *GetWalletStateRequest) Reset() {
 	*x = GetWalletStateRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[17]
+	mi := &file_countersign_v1_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1310,7 @@ func (x *GetWalletStateRequest) String() string {
 func (*GetWalletStateRequest) ProtoMessage() {}
 
 func (x *GetWalletStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[17]
+	mi := &file_countersign_v1_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1323,7 @@ func (x *GetWalletStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletStateRequest.ProtoReflect.Descriptor instead.
 func (*GetWalletStateRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{17}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetWalletStateRequest) GetWalletId() string {
@@ -1164,7 +1342,7 @@ type GetWalletStateResponse struct {
 
 func (x *GetWalletStateResponse) Reset() {
 	*x = GetWalletStateResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[18]
+	mi := &file_countersign_v1_peer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1354,7 @@ func (x *GetWalletStateResponse) String() string {
 func (*GetWalletStateResponse) ProtoMessage() {}
 
 func (x *GetWalletStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[18]
+	mi := &file_countersign_v1_peer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1367,7 @@ func (x *GetWalletStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletStateResponse.ProtoReflect.Descriptor instead.
 func (*GetWalletStateResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{18}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetWalletStateResponse) GetState() WalletState {
@@ -1203,7 +1381,15 @@ var File_countersign_v1_peer_proto protoreflect.FileDescriptor
 
 const file_countersign_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x19countersign/v1/peer.proto\x12\x0ecountersign.v1\"\xe9\x01\n" +
+	"\x19countersign/v1/peer.proto\x12\x0ecountersign.v1\x1a\x1fcountersign/v1/withdrawal.proto\"[\n" +
+	"\vBindRequest\x128\n" +
+	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
+	"\x04psbt\x18\x02 \x01(\fR\x04psbt\"Q\n" +
+	"\fBindResponse\x12!\n" +
+	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x12\x1e\n" +
+	"\n" +
+	"signatures\x18\x02 \x03(\fR\n" +
+	"signatures\"\xe9\x01\n" +
 	"\x0ePrepareRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x1c\n" +
@@ -1219,10 +1405,16 @@ const file_countersign_v1_peer_proto_rawDesc = "" +
 	"\tthreshold\x18\x03 \x01(\rR\tthreshold\"f\n" +
 	"\rSigningParams\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x128\n" +
-	"\arequest\x18\x02 \x01(\v2\x1e.countersign.v1.SigningRequestR\arequest\"Q\n" +
+	"\arequest\x18\x02 \x01(\v2\x1e.countersign.v1.SigningRequestR\arequest\"\x96\x01\n" +
 	"\x0eSigningRequest\x127\n" +
-	"\tself_test\x18\x01 \x01(\v2\x18.countersign.v1.SelfTestH\x00R\bselfTestB\x06\n" +
-	"\x04kind\"<\n" +
+	"\tself_test\x18\x01 \x01(\v2\x18.countersign.v1.SelfTestH\x00R\bselfTest\x12C\n" +
+	"\n" +
+	"withdrawal\x18\x02 \x01(\v2!.countersign.v1.WithdrawalRequestH\x00R\n" +
+	"withdrawalB\x06\n" +
+	"\x04kind\"a\n" +
+	"\x11WithdrawalRequest\x128\n" +
+	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
+	"\x04psbt\x18\x02 \x01(\fR\x04psbt\"<\n" +
 	"\bSelfTest\x12\x1c\n" +
 	"\tchallenge\x18\x01 \x01(\fR\tchallenge\x12\x12\n" +
 	"\x04path\x18\x02 \x03(\rR\x04path\"\x11\n" +
@@ -1277,13 +1469,14 @@ const file_countersign_v1_peer_proto_rawDesc = "" +
 	"\x14WALLET_STATE_UNKNOWN\x10\x01\x12\x18\n" +
 	"\x14WALLET_STATE_PENDING\x10\x02\x12\x17\n" +
 	"\x13WALLET_STATE_ACTIVE\x10\x03\x12\x1a\n" +
-	"\x16WALLET_STATE_DISCARDED\x10\x042\x8f\x03\n" +
+	"\x16WALLET_STATE_DISCARDED\x10\x042\xd2\x03\n" +
 	"\vPeerService\x12J\n" +
 	"\aPrepare\x12\x1e.countersign.v1.PrepareRequest\x1a\x1f.countersign.v1.PrepareResponse\x12>\n" +
 	"\x03Run\x12\x1a.countersign.v1.RunRequest\x1a\x1b.countersign.v1.RunResponse\x12J\n" +
 	"\aDeliver\x12\x1e.countersign.v1.DeliverRequest\x1a\x1f.countersign.v1.DeliverResponse\x12G\n" +
 	"\x06Commit\x12\x1d.countersign.v1.CommitRequest\x1a\x1e.countersign.v1.CommitResponse\x12_\n" +
-	"\x0eGetWalletState\x12%.countersign.v1.GetWalletStateRequest\x1a&.countersign.v1.GetWalletStateResponseBGZEgithub.com/countersign/countersign/proto/countersign/v1;countersignv1b\x06proto3"
+	"\x0eGetWalletState\x12%.countersign.v1.GetWalletStateRequest\x1a&.countersign.v1.GetWalletStateResponse\x12A\n" +
+	"\x04Bind\x12\x1b.countersign.v1.BindRequest\x1a\x1c.countersign.v1.BindResponseBGZEgithub.com/countersign/countersign/proto/countersign/v1;countersignv1b\x06proto3"
 
 var (
 	file_countersign_v1_peer_proto_rawDescOnce sync.Once
@@ -1298,56 +1491,65 @@ func file_countersign_v1_peer_proto_rawDescGZIP() []byte {
 }
 
 var file_countersign_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_countersign_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_countersign_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_countersign_v1_peer_proto_goTypes = []any{
 	(WalletState)(0),               // 0: countersign.v1.WalletState
-	(*PrepareRequest)(nil),         // 1: countersign.v1.PrepareRequest
-	(*KeygenParams)(nil),           // 2: countersign.v1.KeygenParams
-	(*SigningParams)(nil),          // 3: countersign.v1.SigningParams
-	(*SigningRequest)(nil),         // 4: countersign.v1.SigningRequest
-	(*SelfTest)(nil),               // 5: countersign.v1.SelfTest
-	(*PrepareResponse)(nil),        // 6: countersign.v1.PrepareResponse
-	(*RunRequest)(nil),             // 7: countersign.v1.RunRequest
-	(*RunResponse)(nil),            // 8: countersign.v1.RunResponse
-	(*KeygenOutcome)(nil),          // 9: countersign.v1.KeygenOutcome
-	(*SigningOutcome)(nil),         // 10: countersign.v1.SigningOutcome
-	(*Aborted)(nil),                // 11: countersign.v1.Aborted
-	(*DeliverRequest)(nil),         // 12: countersign.v1.DeliverRequest
-	(*ProtocolMessage)(nil),        // 13: countersign.v1.ProtocolMessage
-	(*Echo)(nil),                   // 14: countersign.v1.Echo
-	(*DeliverResponse)(nil),        // 15: countersign.v1.DeliverResponse
-	(*CommitRequest)(nil),          // 16: countersign.v1.CommitRequest
-	(*CommitResponse)(nil),         // 17: countersign.v1.CommitResponse
-	(*GetWalletStateRequest)(nil),  // 18: countersign.v1.GetWalletStateRequest
-	(*GetWalletStateResponse)(nil), // 19: countersign.v1.GetWalletStateResponse
+	(*BindRequest)(nil),            // 1: countersign.v1.BindRequest
+	(*BindResponse)(nil),           // 2: countersign.v1.BindResponse
+	(*PrepareRequest)(nil),         // 3: countersign.v1.PrepareRequest
+	(*KeygenParams)(nil),           // 4: countersign.v1.KeygenParams
+	(*SigningParams)(nil),          // 5: countersign.v1.SigningParams
+	(*SigningRequest)(nil),         // 6: countersign.v1.SigningRequest
+	(*WithdrawalRequest)(nil),      // 7: countersign.v1.WithdrawalRequest
+	(*SelfTest)(nil),               // 8: countersign.v1.SelfTest
+	(*PrepareResponse)(nil),        // 9: countersign.v1.PrepareResponse
+	(*RunRequest)(nil),             // 10: countersign.v1.RunRequest
+	(*RunResponse)(nil),            // 11: countersign.v1.RunResponse
+	(*KeygenOutcome)(nil),          // 12: countersign.v1.KeygenOutcome
+	(*SigningOutcome)(nil),         // 13: countersign.v1.SigningOutcome
+	(*Aborted)(nil),                // 14: countersign.v1.Aborted
+	(*DeliverRequest)(nil),         // 15: countersign.v1.DeliverRequest
+	(*ProtocolMessage)(nil),        // 16: countersign.v1.ProtocolMessage
+	(*Echo)(nil),                   // 17: countersign.v1.Echo
+	(*DeliverResponse)(nil),        // 18: countersign.v1.DeliverResponse
+	(*CommitRequest)(nil),          // 19: countersign.v1.CommitRequest
+	(*CommitResponse)(nil),         // 20: countersign.v1.CommitResponse
+	(*GetWalletStateRequest)(nil),  // 21: countersign.v1.GetWalletStateRequest
+	(*GetWalletStateResponse)(nil), // 22: countersign.v1.GetWalletStateResponse
+	(*WithdrawalIntent)(nil),       // 23: countersign.v1.WithdrawalIntent
 }
 var file_countersign_v1_peer_proto_depIdxs = []int32{
-	2,  // 0: countersign.v1.PrepareRequest.keygen:type_name -> countersign.v1.KeygenParams
-	3,  // 1: countersign.v1.PrepareRequest.signing:type_name -> countersign.v1.SigningParams
-	4,  // 2: countersign.v1.SigningParams.request:type_name -> countersign.v1.SigningRequest
-	5,  // 3: countersign.v1.SigningRequest.self_test:type_name -> countersign.v1.SelfTest
-	9,  // 4: countersign.v1.RunResponse.keygen:type_name -> countersign.v1.KeygenOutcome
-	10, // 5: countersign.v1.RunResponse.signing:type_name -> countersign.v1.SigningOutcome
-	11, // 6: countersign.v1.RunResponse.aborted:type_name -> countersign.v1.Aborted
-	13, // 7: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
-	14, // 8: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
-	11, // 9: countersign.v1.DeliverRequest.abort:type_name -> countersign.v1.Aborted
-	0,  // 10: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
-	1,  // 11: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
-	7,  // 12: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
-	12, // 13: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
-	16, // 14: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
-	18, // 15: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
-	6,  // 16: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
-	8,  // 17: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
-	15, // 18: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
-	17, // 19: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
-	19, // 20: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	23, // 0: countersign.v1.BindRequest.intent:type_name -> countersign.v1.WithdrawalIntent
+	4,  // 1: countersign.v1.PrepareRequest.keygen:type_name -> countersign.v1.KeygenParams
+	5,  // 2: countersign.v1.PrepareRequest.signing:type_name -> countersign.v1.SigningParams
+	6,  // 3: countersign.v1.SigningParams.request:type_name -> countersign.v1.SigningRequest
+	8,  // 4: countersign.v1.SigningRequest.self_test:type_name -> countersign.v1.SelfTest
+	7,  // 5: countersign.v1.SigningRequest.withdrawal:type_name -> countersign.v1.WithdrawalRequest
+	23, // 6: countersign.v1.WithdrawalRequest.intent:type_name -> countersign.v1.WithdrawalIntent
+	12, // 7: countersign.v1.RunResponse.keygen:type_name -> countersign.v1.KeygenOutcome
+	13, // 8: countersign.v1.RunResponse.signing:type_name -> countersign.v1.SigningOutcome
+	14, // 9: countersign.v1.RunResponse.aborted:type_name -> countersign.v1.Aborted
+	16, // 10: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
+	17, // 11: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
+	14, // 12: countersign.v1.DeliverRequest.abort:type_name -> countersign.v1.Aborted
+	0,  // 13: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
+	3,  // 14: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
+	10, // 15: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
+	15, // 16: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
+	19, // 17: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
+	21, // 18: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
+	1,  // 19: countersign.v1.PeerService.Bind:input_type -> countersign.v1.BindRequest
+	9,  // 20: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
+	11, // 21: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
+	18, // 22: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
+	20, // 23: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
+	22, // 24: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
+	2,  // 25: countersign.v1.PeerService.Bind:output_type -> countersign.v1.BindResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_countersign_v1_peer_proto_init() }
@@ -1355,19 +1557,21 @@ func file_countersign_v1_peer_proto_init() {
 	if File_countersign_v1_peer_proto != nil {
 		return
 	}
-	file_countersign_v1_peer_proto_msgTypes[0].OneofWrappers = []any{
+	file_countersign_v1_withdrawal_proto_init()
+	file_countersign_v1_peer_proto_msgTypes[2].OneofWrappers = []any{
 		(*PrepareRequest_Keygen)(nil),
 		(*PrepareRequest_Signing)(nil),
 	}
-	file_countersign_v1_peer_proto_msgTypes[3].OneofWrappers = []any{
+	file_countersign_v1_peer_proto_msgTypes[5].OneofWrappers = []any{
 		(*SigningRequest_SelfTest)(nil),
+		(*SigningRequest_Withdrawal)(nil),
 	}
-	file_countersign_v1_peer_proto_msgTypes[7].OneofWrappers = []any{
+	file_countersign_v1_peer_proto_msgTypes[10].OneofWrappers = []any{
 		(*RunResponse_Keygen)(nil),
 		(*RunResponse_Signing)(nil),
 		(*RunResponse_Aborted)(nil),
 	}
-	file_countersign_v1_peer_proto_msgTypes[11].OneofWrappers = []any{
+	file_countersign_v1_peer_proto_msgTypes[14].OneofWrappers = []any{
 		(*DeliverRequest_Message)(nil),
 		(*DeliverRequest_Echo)(nil),
 		(*DeliverRequest_Abort)(nil),
@@ -1378,7 +1582,7 @@ func file_countersign_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_countersign_v1_peer_proto_rawDesc), len(file_countersign_v1_peer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

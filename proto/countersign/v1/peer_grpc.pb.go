@@ -24,6 +24,7 @@ const (
 	PeerService_Deliver_FullMethodName        = "/countersign.v1.PeerService/Deliver"
 	PeerService_Commit_FullMethodName         = "/countersign.v1.PeerService/Commit"
 	PeerService_GetWalletState_FullMethodName = "/countersign.v1.PeerService/GetWalletState"
+	PeerService_Bind_FullMethodName           = "/countersign.v1.PeerService/Bind"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -52,6 +53,13 @@ type PeerServiceClient interface {
 	// GetWalletState tells a peer whether this node holds a wallet and in
 	// which state; a node that restarted with a pending share asks this.
 	GetWalletState(ctx context.Context, in *GetWalletStateRequest, opts ...grpc.CallOption) (*GetWalletStateResponse, error)
+	// Bind asks a node to bind a withdrawal id to one request. The node
+	// re-derives the transaction and decides under its own policy; it binds
+	// the id if it has not seen it, and refuses a request that differs from
+	// the one it bound. A coordinator signs only after a majority of the
+	// nodes bound the id, so two different transactions for one id can never
+	// both be signed.
+	Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindResponse, error)
 }
 
 type peerServiceClient struct {
@@ -112,6 +120,16 @@ func (c *peerServiceClient) GetWalletState(ctx context.Context, in *GetWalletSta
 	return out, nil
 }
 
+func (c *peerServiceClient) Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BindResponse)
+	err := c.cc.Invoke(ctx, PeerService_Bind_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -138,6 +156,13 @@ type PeerServiceServer interface {
 	// GetWalletState tells a peer whether this node holds a wallet and in
 	// which state; a node that restarted with a pending share asks this.
 	GetWalletState(context.Context, *GetWalletStateRequest) (*GetWalletStateResponse, error)
+	// Bind asks a node to bind a withdrawal id to one request. The node
+	// re-derives the transaction and decides under its own policy; it binds
+	// the id if it has not seen it, and refuses a request that differs from
+	// the one it bound. A coordinator signs only after a majority of the
+	// nodes bound the id, so two different transactions for one id can never
+	// both be signed.
+	Bind(context.Context, *BindRequest) (*BindResponse, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -162,6 +187,9 @@ func (UnimplementedPeerServiceServer) Commit(context.Context, *CommitRequest) (*
 }
 func (UnimplementedPeerServiceServer) GetWalletState(context.Context, *GetWalletStateRequest) (*GetWalletStateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetWalletState not implemented")
+}
+func (UnimplementedPeerServiceServer) Bind(context.Context, *BindRequest) (*BindResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Bind not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -274,6 +302,24 @@ func _PeerService_GetWalletState_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_Bind_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BindRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).Bind(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_Bind_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).Bind(ctx, req.(*BindRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -300,6 +346,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetWalletState",
 			Handler:    _PeerService_GetWalletState_Handler,
+		},
+		{
+			MethodName: "Bind",
+			Handler:    _PeerService_Bind_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// cli is one invocation of signerctl: where it writes and what it reads
+// from the environment. Tests build their own.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// command is one subcommand. Its name may have two words ("wallet create").
+type command struct {
+	name  string
+	args  string // the synopsis after the name
+	short string // one line for the command list
+	long  string // what it does, for "signerctl help NAME"
+	// flags declares the command's flags on fs and returns the function
+	// that runs it with the positional arguments left after parsing.
+	flags func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
+}
+
+// commands lists every subcommand, in the order help shows them.
+var commands []*command
+
+func init() {
+	commands = []*command{
+		initCommand, devCommand, statusCommand, walletCreateCommand, walletListCommand,
+		walletShowCommand, addressCommand, poolWaitCommand,
+	}
+}
+
+// usageError is a command line that cannot be run as written: exit code 2.
+type usageError struct {
+	cmd *command // nil for the top level
+	msg string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a usageError; run names the command it belongs to.
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// run parses args (without the program name) and runs the command they name.
+func (c *cli) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		c.printUsage(c.stderr)
+		return usagef("no command given")
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			cmd, rest := lookup(args[1:])
+			if cmd != nil && len(rest) == 0 {
+				c.printCommandUsage(c.stdout, cmd)
+				return nil
+			}
+			if group := groupOf(args[1]); len(args) == 2 && len(group) > 0 {
+				for i, cmd := range group {
+					if i > 0 {
+						fmt.Fprintln(c.stdout)
+					}
+					c.printCommandUsage(c.stdout, cmd)
+				}
+				return nil
+			}
+			return c.unknown(args[1:])
+		}
+		c.printUsage(c.stdout)
+		return nil
+	}
+	cmd, rest := lookup(args)
+	if cmd == nil {
+		return c.unknown(args)
+	}
+	fs := flag.NewFlagSet("signerctl "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	runCmd := cmd.flags(c, fs)
+	positional, err := parseInterspersed(fs, rest)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.printCommandUsage(c.stdout, cmd)
+		return nil
+	case err != nil:
+		err = usagef("%v", err)
+	default:
+		err = runCmd(ctx, positional)
+	}
+	if ue := (*usageError)(nil); errors.As(err, &ue) && ue.cmd == nil {
+		ue.cmd = cmd
+	}
+	return err
+}
+
+// lookup finds the command args start with, trying two-word names first.
+func lookup(args []string) (*command, []string) {
+	if len(args) >= 2 {
+		for _, cmd := range commands {
+			if cmd.name == args[0]+" "+args[1] {
+				return cmd, args[2:]
+			}
+		}
+	}
+	for _, cmd := range commands {
+		if cmd.name == args[0] {
+			return cmd, args[1:]
+		}
+	}
+	return nil, nil
+}
+
+// unknown explains a command line that names no command.
+func (c *cli) unknown(args []string) error {
+	var group []string
+	for _, cmd := range groupOf(args[0]) {
+		group = append(group, cmd.name)
+	}
+	if len(group) > 0 {
+		if len(args) == 1 {
+			return usagef("%s needs a subcommand: %s", args[0], strings.Join(group, ", "))
+		}
+		return usagef("unknown command %q: want %s", strings.Join(args[:2], " "), strings.Join(group, ", "))
+	}
+	return usagef("unknown command %q (run 'signerctl help' for the list)", args[0])
+}
+
+// groupOf returns the commands whose two-word names start with word.
+func groupOf(word string) []*command {
+	var group []*command
+	for _, cmd := range commands {
+		if first, _, ok := strings.Cut(cmd.name, " "); ok && first == word {
+			group = append(group, cmd)
+		}
+	}
+	return group
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments ("wallet show ID -json"). A lone "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func (c *cli) printUsage(w io.Writer) {
+	fmt.Fprint(w, `signerctl operates a countersign cluster: certificates and configs, a local
+development cluster, wallets and addresses.
+
+usage: signerctl COMMAND [flags] [arguments]
+
+commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, cmd := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.short)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Run 'signerctl help COMMAND' for a command's flags.
+Exit codes: 0 success, 1 an error, 2 a usage error.
+`)
+}
+
+func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
+	fmt.Fprintf(w, "usage: signerctl %s %s\n\n%s\n", cmd.name, cmd.args, strings.TrimSpace(cmd.long))
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	cmd.flags(c, fs)
+	var hasFlags bool
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprint(w, "\nflags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+// report prints err for a person and returns the process's exit code.
+func (c *cli) report(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(c.stderr, "signerctl: %s\n", ue.msg)
+		if ue.cmd != nil {
+			fmt.Fprintf(c.stderr, "usage: signerctl %s %s\n(run 'signerctl help %s' for its flags)\n", ue.cmd.name, ue.cmd.args, ue.cmd.name)
+		}
+		return 2
+	}
+	fmt.Fprintf(c.stderr, "signerctl: %v\n", err)
+	var ce *callError
+	if errors.As(err, &ce) {
+		fmt.Fprintf(c.stderr, "  code: %s\n", ce.code)
+	}
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(c.stderr, "  hint: %s\n", h)
+	}
+	return 1
+}
+
+// hinted is an error with a suggestion of what to do about it.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (e *hinted) Error() string { return e.err.Error() }
+func (e *hinted) Unwrap() error { return e.err }
+
+func withHint(err error, format string, a ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &hinted{err: err, hint: fmt.Sprintf(format, a...)}
+}
+
+func hintFor(err error) string {
+	var h *hinted
+	if errors.As(err, &h) {
+		return h.hint
+	}
+	var ce *callError
+	if errors.As(err, &ce) {
+		return ce.hint()
+	}
+	if errors.Is(err, context.Canceled) {
+		return "interrupted; nothing more was asked of the cluster"
+	}
+	return ""
+}

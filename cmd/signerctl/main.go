@@ -1,0 +1,32 @@
+// Command signerctl is the operators' and integrators' CLI of countersign:
+// it creates a cluster's certificates and configs, runs a local development
+// cluster, creates wallets, derives addresses and reports the nodes' state.
+//
+//	signerctl init -dir cluster            write a new 2-of-3 cluster
+//	signerctl dev -dir cluster             run all of its nodes in this process
+//	signerctl status -all                  ask every node how it is
+//	signerctl wallet create -label hot-1   run a distributed key generation
+//	signerctl address -wallet w-…          derive a deposit address
+//
+// Run "signerctl help" for every command and "signerctl help COMMAND" for
+// its flags. Exit codes: 0 success, 1 an error, 2 a usage error.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C ends the process at once
+	}()
+	c := &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	code := c.report(c.run(ctx, os.Args[1:]))
+	stop()
+	os.Exit(code)
+}
