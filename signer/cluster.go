@@ -154,6 +154,10 @@ func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
 				cfg.Peers = append(cfg.Peers, PeerConfig{ID: p.ID, Address: p.Address, CertSHA256: p.CertSHA256})
 			}
 		}
+		cfg.PolicyFile = "policy.json"
+		if err := writeFiles(filepath.Join(dir, "nodes", me.ID), map[string][]byte{"policy.json": []byte(emptyPolicy)}); err != nil {
+			return nil, err
+		}
 		if err := WriteConfig(filepath.Join(dir, me.Config), cfg); err != nil {
 			return nil, err
 		}
@@ -219,3 +223,10 @@ func certHash(certPEM []byte) (string, error) {
 	sum := sha256.Sum256(b.Bytes)
 	return hex.EncodeToString(sum[:]), nil
 }
+
+// emptyPolicy allows no withdrawal: operators add each wallet's rules.
+const emptyPolicy = `{
+  "version": 1,
+  "wallets": {}
+}
+`

@@ -356,3 +356,61 @@ func TestConflictingSubmissionsNeverBothSign(t *testing.T) {
 
 var _ = btcutil.Amount(0)
 var _ = chaincfg.RegressionNetParams
+
+// TestWithdrawalSurvivesCoordinatorRestart stops the coordinator right
+// after it accepted a withdrawal: after a restart it finishes it, once.
+func TestWithdrawalSurvivesCoordinatorRestart(t *testing.T) {
+	c := newTestCluster(t, 3, 2, Options{SigningTimeout: 30 * time.Second})
+	wid := c.importFixtureWallet(t)
+	c.writePolicy(t, wid, coldRules())
+	root, _ := c.nodes["node-1"].node.WalletRoot(wid)
+	utxos := funding(t, root, map[string]int64{"m/0/4": 20_000_000})
+	in := intent("wd-restart", wid, allowedDest, 10_000_000)
+	accepted, err := c.submit("node-1", in, c.build(t, in, utxos))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accepted.Status != pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNING {
+		t.Fatalf("%v", accepted.Status)
+	}
+	c.stop("node-1")
+	rec, err := openStoreForTestStatus(t, c, "node-1", "wd-restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("at the stop the withdrawal was %s", rec)
+	c.start("node-1")
+	w := c.await(t, "node-1", "wd-restart")
+	if w.Status != pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED {
+		t.Fatalf("after the restart: %v %s", w.Status, w.Reason)
+	}
+	checkSigned(t, w.SignedTx, utxos)
+	signed := 0
+	c.nodes["node-1"].node.store.ForEachAudit(func(_ uint64, raw []byte) error {
+		r, _ := audit.Decode(raw)
+		if r.Kind == audit.KindWithdrawalSigned && strings.Contains(string(r.Body), `"withdrawal_id":"wd-restart"`) {
+			signed++
+		}
+		return nil
+	})
+	if signed != 1 {
+		t.Fatalf("signed %d times", signed)
+	}
+}
+
+func openStoreForTestStatus(t *testing.T, c *testCluster, node, id string) (string, error) {
+	_, _, keyPEM, err := readTLSFiles(c.nodes[node].cfg.TLS)
+	if err != nil {
+		return "", err
+	}
+	st, err := openStoreForTest(c.nodes[node].cfg, keyPEM)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	w, err := st.Withdrawal(id)
+	if err != nil {
+		return "", err
+	}
+	return string(w.Status), nil
+}
