@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -57,7 +58,8 @@ func Decide(f *File, in bitcoin.Intent, psbt []byte, wallet bitcoin.Key, spent i
 		MaxLockTime: rules.MaxLockTime, AllowRBF: rules.AllowRBF, ChangeIndexMax: bitcoin.MaxChangeIndex,
 	})
 	if err != nil {
-		if r, ok := err.(*bitcoin.Refusal); ok {
+		var r *bitcoin.Refusal
+		if errors.As(err, &r) {
 			return refuse(string(r.Rule), "%s", r.Error())
 		}
 		return refuse("psbt.malformed", "%v", err)

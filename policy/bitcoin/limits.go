@@ -13,8 +13,9 @@ const (
 	MaxPSBTSize = 1 << 20
 
 	// MaxInputs is the greatest number of inputs of a withdrawal, whatever
-	// [Limits.MaxInputs] says.
-	MaxInputs = 256
+	// [Limits.MaxInputs] says: one digest per input, and one signing
+	// session signs at most 64.
+	MaxInputs = 64
 
 	// MaxOutputs is the greatest number of outputs of a withdrawal,
 	// whatever [Limits.MaxOutputs] says.

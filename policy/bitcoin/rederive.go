@@ -138,7 +138,7 @@ func rederive(in *Intent, psbtRaw []byte, wallet Key, lim Limits) (*Withdrawal, 
 		if err != nil { // the network and the key are checked
 			return nil, refuseOutput(RuleOutputChangeMismatch, j, "output %d: %v", j, err)
 		}
-		w.Change = append(w.Change, Output{Index: j, PkScript: out.PkScript, Address: addr, Value: out.Value, Path: child.Path})
+		w.Change = append(w.Change, Output{Index: j, PkScript: bytes.Clone(out.PkScript), Address: addr, Value: out.Value, Path: child.Path})
 	}
 
 	w.Fee = inTotal - outTotal

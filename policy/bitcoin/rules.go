@@ -9,8 +9,11 @@ import (
 // never reused for another check and never removed; new checks get new
 // codes.
 //
-// Rederive applies the checks in the order of this table, inputs and
-// outputs in transaction order, and reports the first that fails, so the
+// Rederive applies the checks in stages, in the order of this table: the
+// limits and wallet key, the intent, the PSBT's encoding (global map, then
+// each input's, then each output's), the transaction, each input in turn,
+// the outputs (all values, all dust limits, the destination, then each
+// change output), the fee. It reports the first check that fails, so the
 // same request is refused for the same reason on every node.
 //
 //	code                                 refused when
