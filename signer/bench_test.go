@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"fmt"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy/bitcoin"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -88,5 +90,50 @@ func forcePending(t *testing.T, st *store.Store, w *store.Wallet) {
 	t.Helper()
 	if err := st.SetWalletState(w.ID, store.WalletActive, store.WalletPending); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkWithdrawal/inputs-N is a whole withdrawal of N inputs: submit
+// over gRPC, re-derivation and policy on the coordinator, binding on every
+// node, a signing session where each member re-derives again, finalization
+// through btcd's script engine, and the watch stream seeing it signed.
+// Compare with package mpc's BenchmarkSignDigests/raw-N.
+func BenchmarkWithdrawal(b *testing.B) {
+	c := newTestCluster(b, 3, 2)
+	wid := c.importFixtureWallet(b)
+	rules := coldRules()
+	rules.MaxAmountSat, rules.DailyCapSat = 1e15, 2e15
+	raw, _ := json.Marshal(map[string]any{"version": 1, "wallets": map[string]any{wid: rules}})
+	for _, id := range c.ids {
+		p := filepath.Join(c.dir, "nodes", id, "policy.json")
+		if err := os.WriteFile(p, raw, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		c.nodes[id].cfg.PolicyFile = p
+	}
+	root, _ := c.nodes["node-1"].node.WalletRoot(wid)
+	for _, n := range []int{1, 3} {
+		amounts := map[string]int64{}
+		for i := range n {
+			amounts[fmt.Sprintf("m/0/%d", i)] = 10_000_000
+		}
+		utxos := fundingFor(b, root, amounts)
+		b.Run(fmt.Sprintf("inputs-%d", n), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				in := intent(fmt.Sprintf("bench-%d-%d", n, i), wid, allowedDest, 5_000_000)
+				psbt, err := bitcoin.BuildWithdrawal(in, root, utxos, 0, 5)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.submit("node-1", in, psbt); err != nil {
+					b.Fatal(err)
+				}
+				if w := c.await(b, "node-1", in.WithdrawalID); w.Status != pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED {
+					b.Fatalf("%v: %s", w.Status, w.Reason)
+				}
+			}
+		})
 	}
 }

@@ -70,6 +70,10 @@ func coldRules() policy.WalletRules {
 // funding fabricates a transaction paying the wallet's addresses at paths,
 // each amount in satoshis, and returns the UTXOs to spend.
 func funding(t *testing.T, root bitcoin.Key, amounts map[string]int64) []bitcoin.UTXO {
+	return fundingFor(t, root, amounts)
+}
+
+func fundingFor(t testing.TB, root bitcoin.Key, amounts map[string]int64) []bitcoin.UTXO {
 	t.Helper()
 	tx := wire.NewMsgTx(2)
 	tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(&chainhash.Hash{7}, 0), nil, nil))
@@ -120,7 +124,7 @@ func (c *testCluster) submit(node string, in bitcoin.Intent, psbt []byte) (*pb.W
 }
 
 // await watches a withdrawal on a node until it is final.
-func (c *testCluster) await(t *testing.T, node, id string) *pb.Withdrawal {
+func (c *testCluster) await(t testing.TB, node, id string) *pb.Withdrawal {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

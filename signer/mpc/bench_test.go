@@ -2,6 +2,7 @@ package mpc
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"math/big"
 	"sync"
 	"testing"
@@ -68,5 +69,24 @@ func rawSign(b *testing.B, shares map[string]*Share, members []string, digest [3
 		case <-end:
 			done++
 		}
+	}
+}
+
+// BenchmarkSignDigests/raw-N signs N digests with bare tss-lib, N signings
+// at once: the baseline for package signer's BenchmarkWithdrawal/inputs-N.
+func BenchmarkSignDigests(b *testing.B) {
+	shares, _ := loadWallet(b)
+	members := []string{"node-1", "node-2"}
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("raw-%d", n), func(b *testing.B) {
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Add(1)
+					go func() { defer wg.Done(); rawSign(b, shares, members, sha256.Sum256([]byte{byte(i)})) }()
+				}
+				wg.Wait()
+			}
+		})
 	}
 }
