@@ -2,9 +2,9 @@ package signer
 
 import (
 	"context"
-	"fmt"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
