@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -183,7 +184,7 @@ func broadcastOf(msgs []mpc.Message) mpc.Message {
 // with node-1 and node-2. Each time the honest nodes must survive, abort
 // the session, and report it (with the culprit where it can be named).
 func TestMisbehavingPeer(t *testing.T) {
-	c := newTestCluster(t, 3, 2, Options{SigningTimeout: 4 * time.Second})
+	c := newTestCluster(t, 3, 2, Options{SigningTimeout: 6 * time.Second})
 	w, _, err := c.createWallet("node-1", "hot")
 	if err != nil {
 		t.Fatal(err)
@@ -214,14 +215,14 @@ func TestMisbehavingPeer(t *testing.T) {
 			m.Payload = m.Payload[:len(m.Payload)/2]
 			r.send(ctx, "node-2", prep.SessionId, m)
 		}, "bad message from node-3", true},
-		{"silence", func(context.Context, *testing.T, *roguePeer, *pb.PrepareRequest) {}, "timed out after 4s waiting for node-3", false},
+		{"silence", func(context.Context, *testing.T, *roguePeer, *pb.PrepareRequest) {}, "timed out after 6s waiting for", false},
 		{"duplicates are dropped, not fatal", func(ctx context.Context, t *testing.T, r *roguePeer, prep *pb.PrepareRequest) {
 			m := broadcastOf(r.roundOne(t, prep))
 			r.send(ctx, "node-2", prep.SessionId, m)
 			for range 3 {
 				r.send(ctx, "node-1", prep.SessionId, m)
 			}
-		}, "timed out after 4s waiting for node-3", false},
+		}, "timed out after 6s waiting for", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,6 +237,9 @@ func TestMisbehavingPeer(t *testing.T) {
 			_, err := c.nodes["node-1"].node.Sign(ctx, w.WalletId, &pb.SigningRequest{Kind: &pb.SigningRequest_SelfTest{SelfTest: &pb.SelfTest{Challenge: challenge}}}, all)
 			if err == nil || !strings.Contains(err.Error(), tc.wantReason) {
 				t.Fatalf("got %v, want an abort saying %q", err, tc.wantReason)
+			}
+			if strings.Contains(tc.wantReason, "timed out") && !regexp.MustCompile(`waiting for [a-z0-9, -]*node-3`).MatchString(err.Error()) {
+				t.Fatalf("the timeout does not name node-3: %v", err)
 			}
 			if tc.culprit && !strings.Contains(err.Error(), "culprits: node-3") {
 				t.Fatalf("culprit not named: %v", err)

@@ -512,20 +512,27 @@ func (n *Node) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb.GetSt
 	}
 	st := &pb.GetStatusResponse{NodeId: n.id, Version: Version, Pool: n.pool.status(), Wallets: uint32(active), ActiveSessions: uint32(n.sessions.active())}
 	if callerOf(ctx).Role != "node" { // peers ask for the pool only; people see the peers too
-		for _, p := range n.cfg.Peers {
-			ps := &pb.PeerStatus{NodeId: p.ID, Address: p.Address}
-			c, err := n.peers[p.ID].nodeClient()
-			if err == nil {
-				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err = c.GetStatus(cctx, &pb.GetStatusRequest{})
-				cancel()
-			}
-			ps.Reachable = err == nil
-			if err != nil {
-				ps.Error = err.Error()
-			}
-			st.Peers = append(st.Peers, ps)
+		st.Peers = make([]*pb.PeerStatus, len(n.cfg.Peers))
+		var wg sync.WaitGroup
+		for i, p := range n.cfg.Peers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ps := &pb.PeerStatus{NodeId: p.ID, Address: p.Address}
+				c, err := n.peers[p.ID].nodeClient()
+				if err == nil {
+					cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+					_, err = c.GetStatus(cctx, &pb.GetStatusRequest{})
+					cancel()
+				}
+				ps.Reachable = err == nil
+				if err != nil {
+					ps.Error = statusMessage(err)
+				}
+				st.Peers[i] = ps
+			}()
 		}
+		wg.Wait()
 	}
 	return st, nil
 }
@@ -534,7 +541,7 @@ func walletProto(w *store.Wallet) *pb.Wallet {
 	fp := bitcoin.Fingerprint([33]byte(w.PublicKey))
 	return &pb.Wallet{
 		WalletId: w.ID, Label: w.Label, PublicKey: w.PublicKey, Threshold: uint32(w.Threshold), Nodes: w.Nodes,
-		CreatedAt: timestamppb.New(w.CreatedAt), Fingerprint: hex.EncodeToString(fp[:]),
+		CreatedAt: timestamppb.New(w.CreatedAt), Fingerprint: hex.EncodeToString(fp[:]), ChainCode: w.ChainCode,
 	}
 }
 

@@ -333,7 +333,11 @@ type Wallet struct {
 	Nodes     []string               `protobuf:"bytes,5,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// The first four bytes of HASH160 of the group key, as in BIP32.
-	Fingerprint   string `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Fingerprint string `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// The BIP32 chain code agreed in the key generation. With public_key it
+	// is the wallet's extended public key: public, but it links every
+	// address of the wallet, so share it as carefully as an xpub.
+	ChainCode     []byte `protobuf:"bytes,8,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,6 +419,13 @@ func (x *Wallet) GetFingerprint() string {
 		return x.Fingerprint
 	}
 	return ""
+}
+
+func (x *Wallet) GetChainCode() []byte {
+	if x != nil {
+		return x.ChainCode
+	}
+	return nil
 }
 
 type GetWalletRequest struct {
@@ -1009,7 +1020,7 @@ const file_countersign_v1_wallet_proto_rawDesc = "" +
 	"\bProgress\x12+\n" +
 	"\x05stage\x18\x01 \x01(\x0e2\x15.countersign.v1.StageR\x05stage\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x120\n" +
-	"\x05pools\x18\x03 \x03(\v2\x1a.countersign.v1.PoolStatusR\x05pools\"\xeb\x01\n" +
+	"\x05pools\x18\x03 \x03(\v2\x1a.countersign.v1.PoolStatusR\x05pools\"\x8a\x02\n" +
 	"\x06Wallet\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x1d\n" +
@@ -1019,7 +1030,9 @@ const file_countersign_v1_wallet_proto_rawDesc = "" +
 	"\x05nodes\x18\x05 \x03(\tR\x05nodes\x129\n" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12 \n" +
-	"\vfingerprint\x18\a \x01(\tR\vfingerprint\"/\n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint\x12\x1d\n" +
+	"\n" +
+	"chain_code\x18\b \x01(\fR\tchainCode\"/\n" +
 	"\x10GetWalletRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"C\n" +
 	"\x11GetWalletResponse\x12.\n" +
