@@ -75,6 +75,18 @@ func intentFromProto(in *pb.WithdrawalIntent) (bitcoin.Intent, error) {
 	}, nil
 }
 
+// requestFromProto checks a withdrawal request's intent and PSBT sizes.
+func requestFromProto(intent *pb.WithdrawalIntent, psbt []byte) (bitcoin.Intent, error) {
+	in, err := intentFromProto(intent)
+	if err != nil {
+		return bitcoin.Intent{}, err
+	}
+	if len(psbt) == 0 || len(psbt) > maxPSBT {
+		return bitcoin.Intent{}, invalid("psbt: %d bytes, want 1 to %d", len(psbt), maxPSBT)
+	}
+	return in, nil
+}
+
 // canonicalIntent is the byte form of an intent that request hashes cover
 // and audit records carry. Its fields never change meaning.
 type canonicalIntent struct {
@@ -206,12 +218,9 @@ func refusal(w *store.Withdrawal) error {
 
 // SubmitWithdrawal is the backend's entry point.
 func (n *Node) SubmitWithdrawal(ctx context.Context, req *pb.SubmitWithdrawalRequest) (*pb.SubmitWithdrawalResponse, error) {
-	in, err := intentFromProto(req.Intent)
+	in, err := requestFromProto(req.Intent, req.Psbt)
 	if err != nil {
 		return nil, err
-	}
-	if len(req.Psbt) == 0 || len(req.Psbt) > maxPSBT {
-		return nil, invalid("psbt: %d bytes, want 1 to %d", len(req.Psbt), maxPSBT)
 	}
 	rec, err := n.admit(in, req.Psbt, callerOf(ctx).Name, true)
 	if err != nil {
@@ -228,12 +237,9 @@ func (n *Node) SubmitWithdrawal(ctx context.Context, req *pb.SubmitWithdrawalReq
 
 // Bind is a peer's request to bind a withdrawal id here.
 func (n *Node) Bind(ctx context.Context, req *pb.BindRequest) (*pb.BindResponse, error) {
-	in, err := intentFromProto(req.Intent)
+	in, err := requestFromProto(req.Intent, req.Psbt)
 	if err != nil {
 		return nil, err
-	}
-	if len(req.Psbt) == 0 || len(req.Psbt) > maxPSBT {
-		return nil, invalid("psbt: %d bytes, want 1 to %d", len(req.Psbt), maxPSBT)
 	}
 	rec, err := n.admit(in, req.Psbt, callerOf(ctx).Name, false)
 	if err != nil {
@@ -454,7 +460,7 @@ func (n *Node) resumeWithdrawals() {
 // asked to sign: its binding of the id must match (binding it now if it has
 // none), its policy must allow it now, and it must not have signed it.
 func (n *Node) withdrawalDigests(w *store.Wallet, req *pb.WithdrawalRequest, coordinator string) ([]derived, string, error) {
-	in, err := intentFromProto(req.Intent)
+	in, err := requestFromProto(req.Intent, req.Psbt)
 	if err != nil {
 		return nil, "", err
 	}
