@@ -3,10 +3,12 @@ package signer
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/mpc"
 )
@@ -61,5 +63,17 @@ func TestSessionRecoversPanics(t *testing.T) {
 	}
 	if _, err := n.GetStatus(context.Background(), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSuspects(t *testing.T) {
+	committee := []string{"node-1", "node-10", "node-2"}
+	outcomes := map[string]*pb.RunResponse{
+		"node-1":  aborted("timed out waiting for node-10", []string{"node-10"}),
+		"node-10": aborted("x", []string{"node-1"}), // blames the coordinator itself
+	}
+	got := suspects(committee, "node-1", outcomes)
+	if fmt.Sprint(got) != "[node-10 node-2]" {
+		t.Fatalf("got %v: want node-10 (blamed) and node-2 (no outcome), never node-1 itself", got)
 	}
 }

@@ -99,19 +99,25 @@ func (n *Node) coordinate(ctx context.Context, req *pb.PrepareRequest, running f
 			remotes = append(remotes, m)
 		}
 	}
+	var refusedMu sync.Mutex
+	var refusers []string
 	if err := fanOut(remotes, func(id string) error {
 		c, err := n.peer(id)
 		if err == nil {
 			_, err = c.Prepare(ctx, req)
 		}
 		if err != nil {
-			return fmt.Errorf("%s refused the session: %w", id, err)
+			refusedMu.Lock()
+			refusers = append(refusers, id)
+			refusedMu.Unlock()
+			return fmt.Errorf("%s refused the session: %s", id, statusMessage(err))
 		}
 		return nil
 	}); err != nil {
 		local.cancel(err.Error())
 		n.abortRemotes(remotes, req.SessionId, err.Error())
-		return nil, nil, fmt.Errorf("%w: %v", errRefused, err)
+		slices.Sort(refusers)
+		return nil, nil, &sessionError{err: fmt.Errorf("%w: %v", errRefused, err), suspects: refusers}
 	}
 	if running != nil {
 		if err := running(); err != nil {
@@ -142,9 +148,39 @@ func (n *Node) coordinate(ctx context.Context, req *pb.PrepareRequest, running f
 		return nil
 	})
 	if runErr != nil {
-		return outcomes, local, fmt.Errorf("%w: %v%s", errAborted, runErr, culpritSuffix(outcomes))
+		return outcomes, local, &sessionError{
+			err:      fmt.Errorf("%w: %v%s", errAborted, runErr, culpritSuffix(outcomes)),
+			suspects: suspects(req.Committee, n.id, outcomes),
+		}
 	}
 	return outcomes, local, nil
+}
+
+// sessionError is a session that did not finish, with the members to
+// leave out of the next attempt: those named as culprits, and those that
+// gave no outcome at all.
+type sessionError struct {
+	err      error
+	suspects []string
+}
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
+func suspects(committee []string, self string, outcomes map[string]*pb.RunResponse) []string {
+	var out []string
+	for _, m := range committee {
+		if _, ok := outcomes[m]; !ok && m != self {
+			out = append(out, m)
+		}
+	}
+	for _, o := range outcomes {
+		if a := o.GetAborted(); a != nil {
+			out = append(out, a.Culprits...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(slices.DeleteFunc(out, func(m string) bool { return m == self }))
 }
 
 // abortRemotes tells prepared members that a session will not run.

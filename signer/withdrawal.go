@@ -359,13 +359,21 @@ func (n *Node) drive(id string) error {
 		}
 		lastErr = err
 		n.log.Warn("withdrawal signing attempt failed", "withdrawal", id, "attempt", attempt, "err", err)
-		for _, m := range committee {
-			if m != n.id && strings.Contains(err.Error(), m) {
-				excluded[m] = true // blamed or unreachable: try the others
+		var se *sessionError
+		if errors.As(err, &se) {
+			for _, m := range se.suspects {
+				excluded[m] = true // blamed or silent: try the others
 			}
 		}
 	}
 	return fmt.Errorf("signing failed: %v", lastErr)
+}
+
+// finalizeLimits are the package's own maxima: what a bound request could
+// have passed under any policy.
+var finalizeLimits = bitcoin.Limits{
+	MaxFee: bitcoin.MaxSatoshi, MaxInputs: policy.MaxInputs, MaxOutputs: bitcoin.MaxOutputs,
+	MaxLockTime: bitcoin.LockTimeThreshold - 1, AllowRBF: true, ChangeIndexMax: bitcoin.MaxChangeIndex,
 }
 
 // finalize assembles the signed transaction, runs btcd's script engine on
@@ -379,14 +387,14 @@ func (n *Node) finalize(rec *store.Withdrawal, sigs [][]byte, sessionID string, 
 	if err != nil {
 		return err
 	}
-	pol, err := n.loadPolicy()
+	// The policy decided when the id was bound; a later change of policy
+	// must not strand signatures made under it. Re-derive the transaction
+	// only, within the package's own limits.
+	tx, err := bitcoin.Rederive(in, rec.PSBT, walletKey(w), finalizeLimits)
 	if err != nil {
-		return err
+		return fmt.Errorf("re-derivation failed at finalization: %v", err)
 	}
-	d := policy.Decide(pol, in, rec.PSBT, walletKey(w), 0)
-	if d.Withdrawal == nil {
-		return fmt.Errorf("re-derivation failed at finalization: %s", d.Reason)
-	}
+	d := struct{ Withdrawal *bitcoin.Withdrawal }{tx}
 	var raw [][64]byte
 	for _, s := range sigs {
 		if len(s) != 64 {
