@@ -36,6 +36,9 @@ type testCluster struct {
 	opts  Options // timeouts for the nodes' own sessions
 
 	noPreParams map[string]bool // nodes whose pools start empty
+	// sealers opens a node's sealer instead of its software key file, for
+	// nodes that seal elsewhere (a TPM).
+	sealers map[string]func() (hsm.Sealer, error)
 }
 
 type testNode struct {
@@ -52,6 +55,13 @@ func newTestCluster(t testing.TB, n, threshold int, opts ...Options) *testCluste
 }
 
 func newTestClusterWith(t testing.TB, n, threshold int, emptyPools []string, opts ...Options) *testCluster {
+	t.Helper()
+	return newTestClusterSealed(t, n, threshold, emptyPools, nil, opts...)
+}
+
+// newTestClusterSealed starts a cluster whose nodes named in sealers open
+// their sealer with the given function.
+func newTestClusterSealed(t testing.TB, n, threshold int, emptyPools []string, sealers map[string]func() (hsm.Sealer, error), opts ...Options) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	var addrs []string
@@ -71,6 +81,7 @@ func newTestClusterWith(t testing.TB, n, threshold int, emptyPools []string, opt
 	if len(opts) > 0 {
 		c.opts = opts[0]
 	}
+	c.sealers = sealers
 	c.noPreParams = map[string]bool{}
 	for _, id := range emptyPools {
 		c.noPreParams[id] = true
@@ -102,7 +113,13 @@ func newTestClusterWith(t testing.TB, n, threshold int, emptyPools []string, opt
 func (c *testCluster) start(id string) {
 	c.t.Helper()
 	tn := c.nodes[id]
-	sealer, err := hsm.OpenSoftware(tn.cfg.Sealer.KeyFile, nil)
+	var sealer hsm.Sealer
+	var err error
+	if open, ok := c.sealers[id]; ok {
+		sealer, err = open()
+	} else {
+		sealer, err = hsm.OpenSoftware(tn.cfg.Sealer.KeyFile, nil)
+	}
 	if err != nil {
 		c.t.Fatal(err)
 	}
