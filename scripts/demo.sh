@@ -1,39 +1,61 @@
 #!/usr/bin/env bash
-# demo.sh shows countersign end to end on one machine: it runs a 2-of-3
-# cluster, waits for the nodes' pre-parameters, creates a wallet by
-# distributed key generation, derives deposit addresses on every node to
-# show they agree, and stops the cluster cleanly.
+# demo.sh shows a countersign withdrawal end to end on one machine, and the
+# DMM Bitcoin attack refused. It runs a 2-of-3 cluster on loopback, creates
+# a wallet by distributed key generation, derives a deposit address on every
+# node, fabricates a regtest transaction funding it (broadcast nowhere),
+# allows one destination in every node's policy file, and has the cluster
+# sign a withdrawal to it. Then it submits the same withdrawal paying
+# another address, as the altered request at DMM Bitcoin did: under a new id
+# the policy refuses it (policy.destination_not_allowed), and under the
+# signed withdrawal's id the nodes refuse the id (withdrawal.id_reused).
 #
-# The cluster lives in .demo-cache/cluster and is kept between runs. The
-# first run waits while every node generates its pre-parameters (safe
-# primes: 20-60 s per set per node on 2 cores, longer while three nodes
-# share the CPU). Each wallet uses one set per node, and the nodes keep
-# generating in the background, so later runs use the sets left over from
-# earlier ones and usually start at once. rm -rf .demo-cache for a new
-# cluster. The run's own output goes to demo-out/.
+# The cluster lives in .demo-cache/cluster and is kept between runs: it is a
+# throwaway lab cluster (plaintext sealer keys, loopback only), and rm -rf
+# .demo-cache discards it. The first run waits while every node generates
+# its pre-parameters (safe primes: about a minute for all three on 2 cores);
+# each wallet uses one set per node, and the nodes generate the next set
+# while the demo goes on, so a later run usually finds one ready. The run's
+# files (funding.hex, withdrawal.psbt, signed.hex, each node's bbolt file,
+# logs) go to demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-CLUSTER=.demo-cache/cluster
+CACHE=.demo-cache
+CLUSTER=$CACHE/cluster
 OUT=demo-out
 # Ports of a new demo cluster; away from signerctl's default 7001.
 BASE_PORT=${DEMO_BASE_PORT:-17001}
 NODES=(node-1 node-2 node-3)
+# Regtest addresses: the exchange's cold storage, the one destination the
+# policy allows, and the attacker's, swapped in for it.
+COLD=bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080
+ATTACKER=bcrt1qq6hag67dl53wl99vzg42z8eyzfz2xlkvwk6f7m
 
-say() { printf '\n==> %s\n' "$*"; }
+start=$SECONDS
+say() { printf '\n==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
+die() {
+	echo "demo: $*" >&2
+	exit 1
+}
 
 say "building bin/"
 "$GO" build -o bin/ ./cmd/...
 ctl=bin/signerctl
 
 rm -rf "$OUT"
-mkdir -p "$OUT" .demo-cache
+mkdir -p "$OUT" "$CACHE"
+if [[ -f $CLUSTER/cluster.json ]] && ! grep -q '"policy_file"' "$CLUSTER/nodes/node-1/config.json"; then
+	say "the demo cluster in $CLUSTER predates policy files: discarding it"
+	rm -rf "$CLUSTER"
+fi
 if [[ -f $CLUSTER/cluster.json ]]; then
 	say "reusing the demo cluster in $CLUSTER"
 else
-	say "creating a 2-of-3 cluster in $CLUSTER"
-	"$ctl" init -dir "$CLUSTER" -nodes 3 -threshold 2 -base-port "$BASE_PORT" -pool 2
+	say "creating a 2-of-3 cluster in $CLUSTER (each node keeps 1 pre-parameter set ready)"
+	"$ctl" init -dir "$CLUSTER" -nodes 3 -threshold 2 -base-port "$BASE_PORT" -pool 1 >"$OUT/init.txt"
+	head -n 1 "$OUT/init.txt"
 fi
+c=(-cluster "$CLUSTER")
 
 say "starting the cluster (signerctl dev; its log is $OUT/cluster.log)"
 "$ctl" dev -dir "$CLUSTER" >"$OUT/cluster.log" 2>&1 &
@@ -47,61 +69,111 @@ stop_cluster() {
 trap stop_cluster EXIT
 
 for _ in $(seq 60); do
-	if "$ctl" status -cluster "$CLUSTER" -all >/dev/null 2>&1; then
+	if "$ctl" status "${c[@]}" -all >/dev/null 2>&1; then
 		break
 	fi
 	if ! kill -0 "$dev_pid" 2>/dev/null; then
-		echo "the cluster did not start; the end of $OUT/cluster.log:" >&2
 		tail -n 20 "$OUT/cluster.log" >&2
-		exit 1
+		die "the cluster did not start; the end of $OUT/cluster.log is above"
 	fi
 	sleep 0.5
 done
-"$ctl" status -cluster "$CLUSTER" -all
 
-say "waiting for pre-parameters on every node (the first run takes a few minutes)"
-"$ctl" pool wait -cluster "$CLUSTER" -min 1 -timeout 20m
+say "waiting for pre-parameters on every node (safe primes; the first run takes about a minute)"
+"$ctl" pool wait "${c[@]}" -min 1 -timeout 20m
 
 say "creating a wallet: a distributed key generation among the three nodes"
-"$ctl" wallet create -cluster "$CLUSTER" -label "demo-$(date +%Y%m%d-%H%M%S)" -json >"$OUT/wallet.json"
+"$ctl" wallet create "${c[@]}" -label "demo-$(date +%Y%m%d-%H%M%S)" -json >"$OUT/wallet.json"
 wallet=$(sed -n 's/^ *"wallet_id": *"\([^"]*\)".*/\1/p' "$OUT/wallet.json")
-"$ctl" wallet show "$wallet" -cluster "$CLUSTER"
+[[ -n $wallet ]] || die "no wallet id in $OUT/wallet.json"
+"$ctl" wallet show "$wallet" "${c[@]}"
 
-say "deriving testnet deposit addresses on every node"
-printf '%-8s %-44s %s\n' PATH ADDRESS NODES | tee "$OUT/addresses.txt"
-for index in 0 1 2; do
-	want=""
-	for node in "${NODES[@]}"; do
-		got=$("$ctl" address -cluster "$CLUSTER" -node "$node" -wallet "$wallet" -network testnet -index "$index" -json |
-			sed -n 's/^ *"address": *"\([^"]*\)".*/\1/p')
-		if [[ -z $want ]]; then
-			want=$got
-		elif [[ $got != "$want" ]]; then
-			echo "$node derives $got for m/0/$index, node-1 $want: the nodes disagree" >&2
-			exit 1
-		fi
-	done
-	printf '%-8s %-44s %s\n' "m/0/$index" "$want" "all 3 agree" | tee -a "$OUT/addresses.txt"
+say "deriving the deposit address m/0/0 on every node"
+deposit=""
+for node in "${NODES[@]}"; do
+	got=$("$ctl" address "${c[@]}" -node "$node" -wallet "$wallet" -network regtest -index 0 -json |
+		sed -n 's/^ *"address": *"\([^"]*\)".*/\1/p')
+	printf '  %-8s %s\n' "$node" "$got"
+	if [[ -z $deposit ]]; then
+		deposit=$got
+	elif [[ $got != "$deposit" ]]; then
+		die "$node derives $got, node-1 $deposit: the nodes disagree"
+	fi
 done
 
-say "pre-parameters left for the next run"
-"$ctl" status -cluster "$CLUSTER" -all | grep -E '^(node-|  pool)'
+say "fabricating a regtest transaction that funds it (never broadcast: it only gives the demo coins)"
+"$ctl" fund "${c[@]}" -wallet "$wallet" -network regtest -paths m/0/0,m/0/1 -amounts 40000000,30000000 \
+	-out "$OUT/funding.hex" -utxos-out "$OUT/utxos.json" | tee "$OUT/funding.txt"
+grep -q "m/0/0 *$deposit" "$OUT/funding.txt" || die "the funding transaction does not pay $deposit"
 
-say "stopping the cluster"
+say "allowing wallet $wallet one destination, in every node's policy file"
+"$ctl" policy allow "${c[@]}" -wallet "$wallet" -to "$COLD" -label "exchange cold storage" \
+	-max-amount 50000000 -daily-cap 100000000 -max-fee 20000 -yes
+
+id="wd-$(date +%Y%m%d-%H%M%S)"
+say "building withdrawal $id: 0.25 BTC to the cold storage address"
+"$ctl" withdraw build "${c[@]}" -wallet "$wallet" -id "$id" -network regtest -to "$COLD" -amount 25000000 \
+	-fee-cap 10000 -fee-rate 5 -utxos "$OUT/utxos.json" -out "$OUT/withdrawal.psbt" -intent-out "$OUT/intent.json"
+
+say "submitting it and following it until it is signed"
+"$ctl" withdraw submit "${c[@]}" -intent "$OUT/intent.json" -psbt "$OUT/withdrawal.psbt" -follow \
+	-signed-out "$OUT/signed.hex" -yes | tee "$OUT/withdrawal.txt"
+txid=$(sed -n 's/^  txid  *\([0-9a-f]\{64\}\)$/\1/p' "$OUT/withdrawal.txt")
+[[ -n $txid ]] || die "no txid in the output"
+
+# expect_refusal RULE LABEL ARGS...: submits, shows the refusal, and checks
+# that it names RULE.
+expect_refusal() {
+	local rule=$1 file=$OUT/refusal-$2.txt code
+	shift 2
+	set +e
+	"$ctl" withdraw submit "${c[@]}" "$@" -yes >"$file" 2>&1
+	code=$?
+	set -e
+	cat "$file"
+	[[ $code == 1 ]] || die "the cluster did not refuse it (exit code $code)"
+	grep -q "$rule" "$file" || die "the refusal does not name $rule"
+}
+
+say "DMM Bitcoin: the same withdrawal, its destination swapped for the attacker's address, under a new id"
+"$ctl" withdraw build "${c[@]}" -wallet "$wallet" -id "$id-swapped" -network regtest -to "$ATTACKER" -amount 25000000 \
+	-fee-cap 10000 -fee-rate 5 -utxos "$OUT/utxos.json" -out "$OUT/swapped.psbt" -intent-out "$OUT/swapped-intent.json" >/dev/null
+expect_refusal policy.destination_not_allowed destination -intent "$OUT/swapped-intent.json" -psbt "$OUT/swapped.psbt"
+
+say "... and the swapped transaction under the signed withdrawal's own id $id"
+sed "s/\"$id-swapped\"/\"$id\"/" "$OUT/swapped-intent.json" >"$OUT/reused-intent.json"
+expect_refusal withdrawal.id_reused id-reused -intent "$OUT/reused-intent.json" -psbt "$OUT/swapped.psbt" -node node-2
+
+say "the withdrawals as node-1 knows them"
+"$ctl" withdraw list "${c[@]}" -wallet "$wallet"
+
+say "pre-parameters left for the next run"
+"$ctl" status "${c[@]}" -all | grep -E '^(node-|  pool)'
+
+say "stopping the cluster, and copying each node's bbolt file"
 stop_cluster
 trap - EXIT
 tail -n 1 "$OUT/cluster.log"
+for node in "${NODES[@]}"; do
+	cp "$CLUSTER/nodes/$node/data/node.db" "$OUT/$node.db"
+done
 
-printf '\nDone. Where things are:\n'
-printf '  %-24s %s\n' \
-	"$CLUSTER/" "the cluster: CA, certificates, configs, node data (kept for the next run)" \
-	"$OUT/cluster.log" "the nodes' logs" \
-	"$OUT/wallet.json" "the wallet $wallet" \
-	"$OUT/addresses.txt" "its first deposit addresses (testnet)"
+printf '\nDone in %ds. In %s/:\n' "$((SECONDS - start))" "$OUT"
+printf '  %-22s %s\n' \
+	"funding.hex" "the fabricated funding transaction (regtest, broadcast nowhere)" \
+	"utxos.json" "its two coins, as 'withdraw build -utxos' reads them" \
+	"intent.json" "withdrawal $id: 0.25 BTC to $COLD" \
+	"withdrawal.psbt" "its unsigned transaction (PSBT)" \
+	"signed.hex" "the signed transaction, txid $txid" \
+	"swapped.psbt" "the same withdrawal paying $ATTACKER: refused twice" \
+	"refusal-*.txt" "the refusals: policy.destination_not_allowed, withdrawal.id_reused" \
+	"node-{1,2,3}.db" "each node's bbolt file: wallet, withdrawals, audit log" \
+	"cluster.log" "the nodes' logs"
 cat <<EOF
 
 Run it yourself:
   $ctl dev -dir $CLUSTER
-  $ctl wallet list -cluster $CLUSTER
-  $ctl address -cluster $CLUSTER -wallet $wallet -network testnet -index 3
+  $ctl withdraw list -cluster $CLUSTER
+  $ctl withdraw show $id -cluster $CLUSTER
+  $ctl policy show -cluster $CLUSTER
 EOF

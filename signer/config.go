@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -51,13 +52,91 @@ type TLSConfig struct {
 // SealerConfig chooses how secrets are sealed at rest.
 type SealerConfig struct {
 	// Kind is "software" (an age identity file, optionally passphrase
-	// protected) or "tpm".
+	// protected) or "tpm" (a data key sealed to the host's TPM 2.0).
 	Kind string `json:"kind"`
 	// KeyFile is the software sealer's identity file.
 	KeyFile string `json:"key_file,omitempty"`
 	// PassphraseEnv names the environment variable holding the passphrase
 	// of a passphrase-protected KeyFile.
 	PassphraseEnv string `json:"passphrase_env,omitempty"`
+
+	// TPMKeyFile is the TPM sealer's key file: the sealed data key, made
+	// by `signerd reseal -to tpm`.
+	TPMKeyFile string `json:"tpm_key_file,omitempty"`
+	// TPMDevice is the TPM's character device (or a unix socket that
+	// speaks the TPM command protocol); empty means /dev/tpmrm0.
+	TPMDevice string `json:"tpm_device,omitempty"`
+	// TPMAddress is the host:port of a TPM simulator's command port (TCG
+	// reference simulator protocol; the platform port is the next one),
+	// for labs and tests. Exclusive with TPMDevice.
+	TPMAddress string `json:"tpm_address,omitempty"`
+	// TPMPCRs are the PCRs (SHA-256 bank) the data key is sealed to; empty
+	// means [7]. They must be those of TPMKeyFile: `signerd reseal`
+	// changes both.
+	TPMPCRs []int `json:"tpm_pcrs,omitempty"`
+	// PINFile and PINEnv give the TPM key's PIN, if it has one: a file
+	// holding it (one trailing newline is ignored) or the name of an
+	// environment variable holding it. At most one of them.
+	PINFile string `json:"pin_file,omitempty"`
+	PINEnv  string `json:"pin_env,omitempty"`
+}
+
+// validate checks the sealer section; errors name the field.
+func (s *SealerConfig) validate() error {
+	tpmFields := []struct {
+		name string
+		set  bool
+	}{
+		{"tpm_key_file", s.TPMKeyFile != ""}, {"tpm_device", s.TPMDevice != ""},
+		{"tpm_address", s.TPMAddress != ""}, {"tpm_pcrs", s.TPMPCRs != nil},
+		{"pin_file", s.PINFile != ""}, {"pin_env", s.PINEnv != ""},
+	}
+	switch s.Kind {
+	case "software":
+		if s.KeyFile == "" {
+			return errors.New("sealer: software needs key_file")
+		}
+		for _, f := range tpmFields {
+			if f.set {
+				return fmt.Errorf("sealer.%s is for kind tpm, not software", f.name)
+			}
+		}
+	case "tpm":
+		if s.KeyFile != "" || s.PassphraseEnv != "" {
+			return errors.New("sealer: key_file and passphrase_env are for kind software, not tpm")
+		}
+		if s.TPMKeyFile == "" {
+			return errors.New("sealer: tpm needs tpm_key_file (made by `signerd reseal -to tpm`)")
+		}
+		if s.TPMDevice != "" && s.TPMAddress != "" {
+			return errors.New("sealer: tpm_device and tpm_address exclude each other")
+		}
+		if s.TPMAddress != "" {
+			_, port, err := net.SplitHostPort(s.TPMAddress)
+			if err != nil {
+				return fmt.Errorf("sealer.tpm_address %q: %v", s.TPMAddress, err)
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65534 {
+				return fmt.Errorf("sealer.tpm_address %q: want a numeric port from 1 to 65534 (the platform port is the next one)", s.TPMAddress)
+			}
+		}
+		seen := map[int]bool{}
+		for i, p := range s.TPMPCRs {
+			if p < 0 || p > 23 {
+				return fmt.Errorf("sealer.tpm_pcrs[%d] is %d: want 0 to 23", i, p)
+			}
+			if seen[p] {
+				return fmt.Errorf("sealer.tpm_pcrs[%d]: PCR %d appears twice", i, p)
+			}
+			seen[p] = true
+		}
+		if s.PINFile != "" && s.PINEnv != "" {
+			return errors.New("sealer: pin_file and pin_env exclude each other")
+		}
+	default:
+		return fmt.Errorf("sealer.kind %q: want software or tpm", s.Kind)
+	}
+	return nil
 }
 
 // ClusterConfig is the shape of the cluster: Nodes nodes, any Threshold of
@@ -175,14 +254,8 @@ func (c *Config) Validate() error {
 	if c.TLS.CA == "" || c.TLS.Cert == "" || c.TLS.Key == "" {
 		return bad("tls needs ca, cert and key")
 	}
-	switch c.Sealer.Kind {
-	case "software":
-		if c.Sealer.KeyFile == "" {
-			return bad("sealer: software needs key_file")
-		}
-	case "tpm":
-	default:
-		return bad("sealer.kind %q: want software or tpm", c.Sealer.Kind)
+	if err := c.Sealer.validate(); err != nil {
+		return bad("%v", err)
 	}
 	n, t := c.Cluster.Nodes, c.Cluster.Threshold
 	if n < 2 || n > MaxNodes {

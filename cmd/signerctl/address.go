@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/countersign/countersign/policy/bitcoin"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 )
 
@@ -15,14 +16,33 @@ import (
 type network struct {
 	name  string
 	value pb.Network
+	btc   bitcoin.Network
 }
 
 // networks are the -network values, in the order help lists them.
 var networks = []network{
-	{"mainnet", pb.Network_NETWORK_BITCOIN_MAINNET},
-	{"testnet", pb.Network_NETWORK_BITCOIN_TESTNET},
-	{"signet", pb.Network_NETWORK_BITCOIN_SIGNET},
-	{"regtest", pb.Network_NETWORK_BITCOIN_REGTEST},
+	{"mainnet", pb.Network_NETWORK_BITCOIN_MAINNET, bitcoin.Mainnet},
+	{"testnet", pb.Network_NETWORK_BITCOIN_TESTNET, bitcoin.Testnet},
+	{"signet", pb.Network_NETWORK_BITCOIN_SIGNET, bitcoin.Signet},
+	{"regtest", pb.Network_NETWORK_BITCOIN_REGTEST, bitcoin.Regtest},
+}
+
+// parseNetwork returns the -network value called name.
+func parseNetwork(name string) (network, error) {
+	i := slices.IndexFunc(networks, func(n network) bool { return n.name == name })
+	if i < 0 {
+		return network{}, usagef("-network %q: want mainnet, testnet, signet or regtest", name)
+	}
+	return networks[i], nil
+}
+
+// networkOf returns the -network value of a network on the wire.
+func networkOf(v pb.Network) (network, bool) {
+	i := slices.IndexFunc(networks, func(n network) bool { return n.value == v })
+	if i < 0 {
+		return network{}, false
+	}
+	return networks[i], true
 }
 
 var addressCommand = &command{
@@ -48,15 +68,15 @@ backend role.`,
 			if *wallet == "" {
 				return usagef("-wallet is required (see 'signerctl wallet list')")
 			}
-			i := slices.IndexFunc(networks, func(n network) bool { return n.name == *netName })
-			if i < 0 {
-				return usagef("-network %q: want mainnet, testnet, signet or regtest", *netName)
+			n, err := parseNetwork(*netName)
+			if err != nil {
+				return err
 			}
 			if *index > math.MaxInt32 {
 				return usagef("-index %d: non-hardened indexes are below 2^31", *index)
 			}
-			req := &pb.DeriveAddressRequest{WalletId: *wallet, Network: networks[i].value, Change: *change, Index: uint32(*index)}
-			return c.address(ctx, &cf, req, networks[i].name)
+			req := &pb.DeriveAddressRequest{WalletId: *wallet, Network: n.value, Change: *change, Index: uint32(*index)}
+			return c.address(ctx, &cf, req, n.name)
 		}
 	},
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 // cli is one invocation of signerctl: where it writes and what it reads
 // from the environment. Tests build their own.
 type cli struct {
+	stdin          io.Reader // answers to confirmations; nil: none
 	stdout, stderr io.Writer
 	getenv         func(string) string
 }
@@ -34,7 +36,9 @@ var commands []*command
 func init() {
 	commands = []*command{
 		initCommand, devCommand, statusCommand, walletCreateCommand, walletListCommand,
-		walletShowCommand, addressCommand, poolWaitCommand,
+		walletShowCommand, addressCommand, poolWaitCommand, fundCommand, withdrawBuildCommand,
+		withdrawSubmitCommand, withdrawShowCommand, withdrawListCommand, withdrawWatchCommand,
+		policyAllowCommand, policyShowCommand,
 	}
 }
 
@@ -167,7 +171,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func (c *cli) printUsage(w io.Writer) {
 	fmt.Fprint(w, `signerctl operates a countersign cluster: certificates and configs, a local
-development cluster, wallets and addresses.
+development cluster, wallets and addresses, withdrawals, and the nodes'
+policy files.
 
 usage: signerctl COMMAND [flags] [arguments]
 
@@ -219,6 +224,26 @@ func (c *cli) report(err error) int {
 		fmt.Fprintf(c.stderr, "  hint: %s\n", h)
 	}
 	return 1
+}
+
+// confirm asks the person at the terminal to confirm an action that moves
+// money or changes policy, after the caller has shown what it will do. yes
+// (the -yes flag) answers for them.
+func (c *cli) confirm(question string, yes bool) error {
+	if yes {
+		return nil
+	}
+	fmt.Fprintf(c.stderr, "%s [y/N] ", question)
+	var answer string
+	if c.stdin != nil {
+		line, _ := bufio.NewReader(c.stdin).ReadString('\n')
+		answer = strings.ToLower(strings.TrimSpace(line))
+	}
+	if answer == "y" || answer == "yes" {
+		return nil
+	}
+	fmt.Fprintln(c.stderr)
+	return withHint(errors.New("not confirmed: nothing was done"), "answer y, or pass -yes to confirm without a question (scripts)")
 }
 
 // hinted is an error with a suggestion of what to do about it.

@@ -114,6 +114,9 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "pool", "wait"}, []string{"usage: signerctl pool wait", "-min"}},
 		{[]string{"address", "-h"}, []string{"usage: signerctl address", "-network", "-change", "-index"}},
 		{[]string{"wallet", "show", "-help"}, []string{"usage: signerctl wallet show WALLET_ID"}},
+		{[]string{"help", "fund"}, []string{"usage: signerctl fund", "broadcast nowhere", "-utxos-out"}},
+		{[]string{"help", "withdraw"}, []string{"usage: signerctl withdraw build", "usage: signerctl withdraw submit", "withdrawal.id_reused", "usage: signerctl withdraw watch"}},
+		{[]string{"help", "policy"}, []string{"usage: signerctl policy allow", "-daily-cap", "usage: signerctl policy show"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -319,7 +322,8 @@ func TestDescribePool(t *testing.T) {
 }
 
 func TestJSONOutputsUseSnakeCase(t *testing.T) {
-	for _, v := range []any{walletJSON{}, addressJSON{}, statusJSON{}} {
+	for _, v := range []any{walletJSON{}, addressJSON{}, statusJSON{}, fundJSON{}, fundOutputJSON{}, utxoJSON{}, intentJSON{},
+		withdrawalJSON{}, refusalJSON{}, policyShowJSON{}} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)

@@ -41,10 +41,11 @@ func (f *clientFlags) registerAllNodes(fs *flag.FlagSet) {
 
 // client is a connection to one node of a cluster.
 type client struct {
-	node    signer.ManifestNode
-	conn    *grpc.ClientConn
-	wallets pb.WalletServiceClient
-	status  pb.NodeServiceClient
+	node        signer.ManifestNode
+	conn        *grpc.ClientConn
+	wallets     pb.WalletServiceClient
+	status      pb.NodeServiceClient
+	withdrawals pb.WithdrawalServiceClient
 }
 
 func (c *client) Close() error { return c.conn.Close() }
@@ -110,7 +111,8 @@ func (cl *cluster) dial(id string) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s at %s: %w", node.ID, node.Address, err)
 	}
-	return &client{node: node, conn: conn, wallets: pb.NewWalletServiceClient(conn), status: pb.NewNodeServiceClient(conn)}, nil
+	return &client{node: node, conn: conn, wallets: pb.NewWalletServiceClient(conn), status: pb.NewNodeServiceClient(conn),
+		withdrawals: pb.NewWithdrawalServiceClient(conn)}, nil
 }
 
 // dialFlagged opens the cluster and dials the node the flags name.
@@ -159,8 +161,11 @@ func (e *callError) hint() string {
 	case codes.Unauthenticated:
 		return "the node did not accept the client certificate: is -cluster the node's own cluster?"
 	case codes.PermissionDenied:
-		return fmt.Sprintf("the %s role may not call this: creating wallets and deriving addresses need -role backend", e.role)
+		return fmt.Sprintf("the %s role may not call this: creating wallets, deriving addresses and submitting withdrawals need -role backend", e.role)
 	case codes.NotFound:
+		if strings.HasPrefix(e.op, "withdraw") {
+			return "'signerctl withdraw list' shows the withdrawals this node knows"
+		}
 		return "'signerctl wallet list' shows the wallets this node holds"
 	case codes.InvalidArgument:
 		return "check the arguments; 'signerctl help' describes each command's flags"

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +18,8 @@ const fixturePreParams = "../../signer/testdata/preparams"
 
 // TestDevCluster runs a 2-of-3 dev cluster in-process, seeded with fixture
 // pre-parameters, and drives it with the client commands over real mTLS:
-// status, wallet create, addresses from every node, wallet list and show.
+// status, wallet create, addresses from every node, wallet list and show,
+// then withdrawals (withdrawEndToEnd).
 func TestDevCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a key generation")
@@ -123,5 +127,96 @@ func TestDevCluster(t *testing.T) {
 	r = runCLI(t, nil, "wallet", "show", "w-0000000000000000", "-cluster", dir)
 	if r.code != 1 || !strings.Contains(r.stderr, "code: NotFound") {
 		t.Errorf("wallet show of an unknown wallet: exit code %d\n%s", r.code, r.stderr)
+	}
+
+	withdrawEndToEnd(t, dir, w.WalletID, first)
+}
+
+// withdrawEndToEnd funds the wallet, allows one destination, and has the
+// cluster sign a withdrawal to it; then it submits the same withdrawal to
+// another address under a new id (refused by the policy) and under the
+// signed one's id (refused as a reused id). changeAddr is the wallet's
+// address at m/1/7 as the nodes derived it.
+func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
+	work := t.TempDir()
+	f := func(name string) string { return filepath.Join(work, name) }
+	ok := func(r result, what string) {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit code %d\n%s%s", what, r.code, r.stdout, r.stderr)
+		}
+	}
+	run := func(args ...string) result {
+		t.Helper()
+		return runCLI(t, nil, append(args, "-cluster", dir)...)
+	}
+
+	r := run("fund", "-wallet", wallet, "-network", "regtest", "-paths", "m/0/0,m/1/7", "-amounts", "40000000,30000000",
+		"-out", f("funding.hex"), "-utxos-out", f("utxos.json"))
+	ok(r, "fund")
+	if !strings.Contains(r.stdout, "m/1/7   "+changeAddr) || !strings.Contains(r.stdout, "broadcast nowhere") {
+		t.Errorf("fund does not pay the address the nodes derive at m/1/7 (%s):\n%s", changeAddr, r.stdout)
+	}
+	ok(run("policy", "allow", "-wallet", wallet, "-to", allowedDest, "-label", "cold storage",
+		"-max-amount", "50000000", "-daily-cap", "100000000", "-max-fee", "20000", "-yes"), "policy allow")
+
+	build := func(id, to, name string) {
+		t.Helper()
+		ok(run("withdraw", "build", "-wallet", wallet, "-id", id, "-to", to, "-amount", "25000000", "-fee-cap", "10000",
+			"-utxos", f("utxos.json"), "-out", f(name+".psbt"), "-intent-out", f(name+".json")), "withdraw build "+name)
+	}
+	build("wd-1", allowedDest, "good")
+	r = run("withdraw", "submit", "-intent", f("good.json"), "-psbt", f("good.psbt"), "-follow", "-signed-out", f("signed.hex"), "-yes")
+	ok(r, "withdraw submit -follow")
+	for _, want := range []string{"SIGNING", "SIGNED", "committee", "verified", "txid"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("withdraw submit -follow does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	signedHex, err := os.ReadFile(f("signed.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := hex.DecodeString(strings.TrimSpace(string(signedHex)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	psbtRaw, _ := os.ReadFile(f("good.psbt"))
+	if _, _, err := verifySigned(psbtRaw, signed); err != nil {
+		t.Errorf("signed.hex: %v", err)
+	}
+
+	// DMM Bitcoin: the same withdrawal, paying another address.
+	build("wd-2", attackerDest, "swapped")
+	r = run("withdraw", "submit", "-intent", f("swapped.json"), "-psbt", f("swapped.psbt"), "-yes")
+	if r.code != 1 || !strings.Contains(r.stdout, "rule      policy.destination_not_allowed") || !strings.Contains(r.stderr, "code: FailedPrecondition") {
+		t.Errorf("the swapped withdrawal: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// ... and under the id already signed.
+	build("wd-1", attackerDest, "reused")
+	r = run("withdraw", "submit", "-intent", f("reused.json"), "-psbt", f("reused.psbt"), "-yes", "-node", "node-2", "-json")
+	var refused refusalJSON
+	if err := json.Unmarshal([]byte(r.stdout), &refused); err != nil || r.code != 1 || !slices.Equal(refused.Rules, []string{"withdrawal.id_reused"}) {
+		t.Errorf("the swapped withdrawal under the signed id: exit code %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+
+	r = run("withdraw", "show", "wd-1", "-json", "-role", "auditor")
+	ok(r, "withdraw show")
+	var shown withdrawalJSON
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Status != "SIGNED" || shown.DestinationLabel != "cold storage" || shown.SignedTx != hex.EncodeToString(signed) || len(shown.Committee) != 2 {
+		t.Errorf("withdraw show wd-1: %+v", shown)
+	}
+	r = run("withdraw", "list", "-role", "officer")
+	ok(r, "withdraw list")
+	if !strings.Contains(r.stdout, "policy.destination_not_allowed") || !strings.Contains(r.stdout, "(cold storage)") {
+		t.Errorf("withdraw list:\n%s", r.stdout)
+	}
+	ok(run("withdraw", "watch", "wd-1"), "withdraw watch of a signed withdrawal")
+	r = run("withdraw", "watch", "wd-2")
+	if r.code != 1 || !strings.Contains(r.stdout, "policy.destination_not_allowed") {
+		t.Errorf("withdraw watch of a refused withdrawal: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

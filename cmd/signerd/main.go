@@ -1,9 +1,15 @@
 // Command signerd is a countersign signer node.
 //
 //	signerd -config node-1/config.json
+//	signerd reseal -config node-1/config.json -to tpm [-pcrs 7] [-yes]
 //
 // It serves gRPC over mutual TLS on the config's address, keeps its
-// pre-parameter pool filled, and stops gracefully on SIGINT or SIGTERM.
+// pre-parameter pool filled, and stops gracefully on SIGINT or SIGTERM. A
+// node whose sealer cannot be opened (a changed PCR, a wrong TPM PIN, no
+// TPM) does not start, and says why.
+//
+// `signerd reseal` moves a stopped node's sealed secrets to another sealer
+// (see reseal.go).
 package main
 
 import (
@@ -11,19 +17,32 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
-	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/signer"
 )
 
 func main() {
-	configPath := flag.String("config", "config.json", "the node's config file")
-	flag.Parse()
-	if err := run(*configPath); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "reseal" {
+		err = reseal(os.Args[2:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)
+	} else {
+		configPath := flag.String("config", "config.json", "the node's config file")
+		flag.Parse()
+		err = run(*configPath)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if errors.Is(err, errUsage) {
+		os.Exit(2)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "signerd:", err)
 		os.Exit(1)
 	}
@@ -34,8 +53,9 @@ func run(configPath string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log)
-	sealer, err := openSealer(cfg.Sealer)
+	resolveSealerPaths(&cfg.Sealer, filepath.Dir(configPath))
+	log := newLogger(cfg.Log, os.Stderr)
+	sealer, err := openSealer(cfg.Sealer, os.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -48,30 +68,12 @@ func run(configPath string) error {
 	return node.Serve(ctx)
 }
 
-func openSealer(c signer.SealerConfig) (hsm.Sealer, error) {
-	switch c.Kind {
-	case "software":
-		var pass []byte
-		if c.PassphraseEnv != "" {
-			v, ok := os.LookupEnv(c.PassphraseEnv)
-			if !ok {
-				return nil, fmt.Errorf("sealer: the key file is passphrase-protected; set %s", c.PassphraseEnv)
-			}
-			pass = []byte(v)
-		}
-		return hsm.OpenSoftware(c.KeyFile, pass)
-	case "tpm":
-		return nil, errors.New("sealer: the TPM sealer is not built yet; use kind \"software\"")
-	}
-	return nil, fmt.Errorf("sealer: unknown kind %q", c.Kind)
-}
-
-func newLogger(c signer.LogConfig) *slog.Logger {
+func newLogger(c signer.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }

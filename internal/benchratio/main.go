@@ -2,11 +2,12 @@
 // it, and then prints the median time per operation of two benchmarks and
 // their ratio:
 //
-//	go test -run '^$' -bench Sign2of3 -count 7 ./signer | go run ./internal/benchratio
+//	go test -run '^$' -bench Sign2of3 -count 7 ./signer/... | go run ./internal/benchratio
 //
-// By default it compares BenchmarkSign2of3/grpc (signing through the nodes'
-// gRPC services) with BenchmarkSign2of3/raw (the same protocol in one
-// process) and prints
+// By default it compares BenchmarkSign2of3/grpc (package signer: signing
+// through real nodes, their gRPC services and session transport) with
+// BenchmarkSign2of3/raw (package signer/mpc: the same shares in bare
+// tss-lib, in one process) and prints
 //
 //	sign-overhead-ratio 1.08
 //

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/signer"
+)
+
+// Regtest destinations: one the tests allow, one an attacker's.
+const (
+	allowedDest  = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+	attackerDest = "bcrt1qq6hag67dl53wl99vzg42z8eyzfz2xlkvwk6f7m" // P2WPKH of 2G
+)
+
+// testRoot is a wallet root whose private key the tests know, so that they
+// can sign for any child: childPriv = rootPriv + tweak (mod n).
+type testRoot struct {
+	priv *btcec.PrivateKey
+	key  bitcoin.Key
+}
+
+func newTestRoot() *testRoot {
+	seed := sha256.Sum256([]byte("signerctl tests: root private key"))
+	priv, _ := btcec.PrivKeyFromBytes(seed[:])
+	r := &testRoot{priv: priv}
+	r.key.PublicKey = [33]byte(priv.PubKey().SerializeCompressed())
+	r.key.ChainCode = sha256.Sum256([]byte("signerctl tests: chain code"))
+	return r
+}
+
+// sign returns the signed transaction of wd, as a committee would make it.
+func (r *testRoot) sign(t *testing.T, wd *bitcoin.Withdrawal) []byte {
+	t.Helper()
+	sigs := make([][64]byte, len(wd.Digests))
+	for i, d := range wd.Digests {
+		var k, tweak btcec.ModNScalar
+		k.Set(&r.priv.Key)
+		tweak.SetBytes(&wd.Inputs[i].Tweak)
+		k.Add(&tweak)
+		compact := ecdsa.SignCompact(btcec.PrivKeyFromScalar(&k), d[:], true)
+		sigs[i] = [64]byte(compact[1:])
+	}
+	signed, err := wd.Finalize(sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// nodeLimits are the limits a node's policy gives Rederive for rules like
+// those of TestDevCluster.
+func nodeLimits() bitcoin.Limits {
+	return bitcoin.Limits{MaxFee: 20_000, MaxInputs: policy.MaxInputs, MaxOutputs: bitcoin.MaxOutputs, ChangeIndexMax: bitcoin.MaxChangeIndex}
+}
+
+func TestWithdrawUsageErrors(t *testing.T) {
+	build := []string{"withdraw", "build", "-wallet", "w-0123456789abcdef", "-id", "wd-1", "-to", allowedDest, "-amount", "1000", "-fee-cap", "500", "-utxos", "u.json"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fund without paths", []string{"fund", "-wallet", "w-1"}, "-paths and -amounts are required"},
+		{"fund without wallet", []string{"fund", "-paths", "m/0/0", "-amounts", "1"}, "-wallet is required"},
+		{"fund with fewer amounts", []string{"fund", "-wallet", "w-1", "-paths", "m/0/0,m/0/1", "-amounts", "5"}, "-paths lists 2 paths and -amounts 1 amounts"},
+		{"fund with a hardened path", []string{"fund", "-wallet", "w-1", "-paths", "m/0'/1", "-amounts", "5"}, "hardened"},
+		{"fund with a path twice", []string{"fund", "-wallet", "w-1", "-paths", "m/0/1,m/0/1", "-amounts", "5,6"}, "m/0/1 is given twice"},
+		{"fund with no satoshis", []string{"fund", "-wallet", "w-1", "-paths", "m/0/1", "-amounts", "0"}, `"0" is not a whole number of satoshis`},
+		{"fund with a fraction", []string{"fund", "-wallet", "w-1", "-paths", "m/0/1", "-amounts", "0.5"}, `"0.5" is not a whole number`},
+		{"fund on litecoin", []string{"fund", "-wallet", "w-1", "-paths", "m/0/1", "-amounts", "5", "-network", "litecoin"}, `-network "litecoin"`},
+		{"build without utxos", build[:len(build)-2], "-utxos is required"},
+		{"build without id", []string{"withdraw", "build", "-wallet", "w-1"}, "-id is required"},
+		{"build with a zero fee rate", append(slices.Clone(build), "-fee-rate", "0"), "-fee-rate 0: want 1 to 10000"},
+		{"build with a bad amount", append(slices.Clone(build), "-amount", "-5"), `-amount: "-5" is not`},
+		{"build to a mainnet address on regtest", append(slices.Clone(build), "-to", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"), "intent.destination_network"},
+		{"build to nothing valid", append(slices.Clone(build), "-to", "not-an-address"), "intent.destination_invalid"},
+		{"build with a bad id", append(slices.Clone(build), "-id", "wd 1"), "intent.withdrawal_id"},
+		{"build with a change index too high", append(slices.Clone(build), "-change-index", "16777216"), "-change-index 16777216: at most 16777215"},
+		{"submit without files", []string{"withdraw", "submit"}, "-intent and -psbt are required"},
+		{"signed-out without follow", []string{"withdraw", "submit", "-intent", "i", "-psbt", "p", "-signed-out", "s"}, "-signed-out needs -follow"},
+		{"show without id", []string{"withdraw", "show"}, "which withdrawal?"},
+		{"watch with two ids", []string{"withdraw", "watch", "a", "b"}, `unexpected argument "b"`},
+		{"list too many", []string{"withdraw", "list", "-limit", "1001"}, "-limit 1001: want 1 to 1000"},
+		{"withdraw alone", []string{"withdraw"}, "withdraw needs a subcommand: withdraw build, withdraw submit, withdraw show, withdraw list, withdraw watch"},
+		{"allow without wallet", []string{"policy", "allow", "-to", allowedDest, "-label", "x"}, "-wallet is required"},
+		{"allow a destination without label", []string{"policy", "allow", "-wallet", "w-1", "-to", allowedDest}, "-to and -label go together"},
+		{"allow nothing", []string{"policy", "allow", "-wallet", "w-1"}, "nothing to change"},
+		{"allow a bad address", []string{"policy", "allow", "-wallet", "w-1", "-to", "bcrt1qnope", "-label", "x"}, "is not a destination the nodes accept"},
+		{"allow a negative cap", []string{"policy", "allow", "-wallet", "w-1", "-max-fee", "-1"}, "-max-fee -1: want 1 to"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			r := runCLI(t, nil, tt.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit code %d, stderr:\n%s\nwant 2 and %q", r.code, r.stderr, tt.want)
+			}
+			if entries, _ := os.ReadDir("."); len(entries) > 0 {
+				t.Errorf("a usage error wrote %s", entries[0].Name())
+			}
+		})
+	}
+}
+
+// TestFundThenBuild fabricates a funding transaction as 'fund' does, passes
+// its coins through the UTXO file, builds a withdrawal from them as
+// 'withdraw build' does, and checks that Rederive, under the limits a node
+// uses, accepts the PSBT and finds exactly the intent in it.
+func TestFundThenBuild(t *testing.T) {
+	dir := t.TempDir()
+	root := newTestRoot()
+	outs, err := parseFundingOutputs("m/0/0, m/0/7", "40000000,30000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, utxos, err := fundingTx(root.key, outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range outs {
+		child, _ := root.key.Derive(o.path)
+		if tx.TxOut[i].Value != o.amount || !bytes.Equal(tx.TxOut[i].PkScript, bitcoin.P2WPKHScript(child.PublicKey)) {
+			t.Fatalf("output %d does not pay %d sat to %s", i, o.amount, o.path)
+		}
+	}
+	if _, again, _ := fundingTx(root.key, outs); again[0].PrevTx.TxHash() == tx.TxHash() {
+		t.Error("two funding transactions have one id: their coins would be the same")
+	}
+
+	list, err := utxosToJSON(utxos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(list)
+	utxoFile := filepath.Join(dir, "utxos.json")
+	if err := os.WriteFile(utxoFile, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read, err := readUTXOs(utxoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(read) != 2 || read[1].Index != 1 || read[1].Path.String() != "m/0/7" || read[0].PrevTx.TxHash() != tx.TxHash() {
+		t.Fatalf("the UTXO file does not round-trip: %+v", read)
+	}
+
+	in := bitcoin.Intent{WithdrawalID: "wd-1", WalletID: "w-0123456789abcdef", Network: bitcoin.Regtest, Asset: bitcoin.Asset,
+		Destination: allowedDest, Amount: 25_000_000, FeeCap: 10_000}
+	psbtRaw, err := bitcoin.BuildWithdrawal(in, root.key, read, 3, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := bitcoin.Rederive(in, psbtRaw, root.key, nodeLimits())
+	if err != nil {
+		t.Fatalf("Rederive refuses the PSBT built: %v", err)
+	}
+	if wd.Destination.Address != allowedDest || wd.Destination.Value != in.Amount || len(wd.Inputs) != 2 ||
+		len(wd.Change) != 1 || wd.Change[0].Path.String() != "m/1/3" || wd.Fee <= 0 || wd.Fee > in.FeeCap {
+		t.Errorf("re-derived %+v", wd)
+	}
+	if got := wd.Fee + wd.Destination.Value + wd.Change[0].Value; got != 70_000_000 {
+		t.Errorf("fee, payment and change add up to %d, want the 70000000 funded", got)
+	}
+
+	// The intent file round-trips, and the PSBT reads binary or base64.
+	intentFile := filepath.Join(dir, "intent.json")
+	ib, _ := json.Marshal(intentToJSON(in))
+	if err := os.WriteFile(intentFile, ib, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, n, err := readIntent(intentFile)
+	if err != nil || back != in || n.value != networks[3].value {
+		t.Errorf("readIntent = %+v, %v, %v; want %+v on regtest", back, n, err, in)
+	}
+	for name, content := range map[string][]byte{
+		"binary": psbtRaw,
+		"base64": []byte(base64.StdEncoding.EncodeToString(psbtRaw) + "\n"),
+	} {
+		p := filepath.Join(dir, name+".psbt")
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readPSBT(p); err != nil || !bytes.Equal(got, psbtRaw) {
+			t.Errorf("readPSBT(%s): %v", name, err)
+		}
+	}
+
+	// What a committee signs verifies here; anything else does not.
+	signed := root.sign(t, wd)
+	txid, vsize, err := verifySigned(psbtRaw, signed)
+	if err != nil || txid != wd.TxID.String() || vsize <= 0 || vsize > wd.VSize {
+		t.Errorf("verifySigned = %s, %d, %v; want %s and at most %d vB", txid, vsize, err, wd.TxID, wd.VSize)
+	}
+	tampered := func(edit func(tx *wire.MsgTx)) []byte {
+		tx := wire.NewMsgTx(2)
+		if err := tx.Deserialize(bytes.NewReader(signed)); err != nil {
+			t.Fatal(err)
+		}
+		edit(tx)
+		var b bytes.Buffer
+		_ = tx.Serialize(&b)
+		return b.Bytes()
+	}
+	for name, bad := range map[string][]byte{
+		"another destination": tampered(func(tx *wire.MsgTx) { tx.TxOut[0].Value-- }),
+		"a forged signature":  tampered(func(tx *wire.MsgTx) { tx.TxIn[1].Witness[0][10] ^= 1 }),
+		"swapped witnesses":   tampered(func(tx *wire.MsgTx) { tx.TxIn[0].Witness, tx.TxIn[1].Witness = tx.TxIn[1].Witness, tx.TxIn[0].Witness }),
+		"not a transaction":   []byte{1, 2, 3},
+	} {
+		if _, _, err := verifySigned(psbtRaw, bad); err == nil {
+			t.Errorf("verifySigned accepts %s", name)
+		}
+	}
+}
+
+func TestReadFilesRefuseStrangers(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for name, content := range map[string]string{
+		"unknown field": `[{"prev_tx_hex":"00","index":0,"path":"m/0/0","value":5}]`,
+		"empty list":    `[]`,
+		"bad hex":       `[{"prev_tx_hex":"zz","index":0,"path":"m/0/0"}]`,
+		"not a tx":      `[{"prev_tx_hex":"0102","index":0,"path":"m/0/0"}]`,
+		"two lists":     `[] []`,
+	} {
+		if _, err := readUTXOs(write("u.json", content)); err == nil {
+			t.Errorf("readUTXOs accepts %s", name)
+		}
+	}
+	for name, content := range map[string]string{
+		"unknown field":    `{"withdrawal_id":"a","wallet_id":"w","network":"regtest","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1,"memo":"hi"}`,
+		"unknown network":  `{"withdrawal_id":"a","wallet_id":"w","network":"bitcoin","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1}`,
+		"negative amount":  `{"withdrawal_id":"a","wallet_id":"w","network":"regtest","asset":"BTC","destination":"x","amount_sat":-1,"fee_cap_sat":1}`,
+		"trailing content": `{"withdrawal_id":"a","wallet_id":"w","network":"regtest","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1} {}`,
+	} {
+		if _, _, err := readIntent(write("i.json", content)); err == nil {
+			t.Errorf("readIntent accepts %s", name)
+		}
+	}
+	if _, err := readPSBT(write("p.psbt", "cHNidA==")); err == nil {
+		t.Error("readPSBT accepts base64 of something else")
+	}
+}
+
+// TestPolicyAllow writes rules into every node's policy file of a cluster
+// directory, as the nodes will read them, and shows them.
+func TestPolicyAllow(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "c")
+	if r := runCLI(t, nil, "init", "-dir", dir); r.code != 0 {
+		t.Fatalf("init: %s", r.stderr)
+	}
+	const wallet = "w-0123456789abcdef"
+	files := func() [][]byte {
+		var out [][]byte
+		for _, id := range []string{"node-1", "node-2", "node-3"} {
+			raw, err := os.ReadFile(filepath.Join(dir, "nodes", id, "policy.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, raw)
+		}
+		return out
+	}
+	before := files()
+	allow := []string{"policy", "allow", "-cluster", dir, "-wallet", wallet, "-to", allowedDest, "-label", "cold storage",
+		"-max-amount", "50000000", "-daily-cap", "100000000", "-max-fee", "20000"}
+
+	// Without -yes and with no answer, nothing is written.
+	r := runCLI(t, nil, allow...)
+	if r.code != 1 || !strings.Contains(r.stderr, "not confirmed") || !strings.Contains(r.stdout, "cold storage") {
+		t.Fatalf("policy allow without -yes: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !slices.EqualFunc(files(), before, bytes.Equal) {
+		t.Fatal("an unconfirmed policy allow wrote the files")
+	}
+
+	// A new wallet needs every cap; a daily cap below the amount cap is refused as the nodes would.
+	r = runCLI(t, nil, "policy", "allow", "-cluster", dir, "-wallet", wallet, "-to", allowedDest, "-label", "x", "-max-fee", "5", "-yes")
+	if r.code != 2 || !strings.Contains(r.stderr, "has no rules yet") {
+		t.Errorf("policy allow of a new wallet without caps: exit code %d\n%s", r.code, r.stderr)
+	}
+	bad := slices.Clone(allow)
+	bad[len(bad)-3] = "1000"
+	r = runCLI(t, nil, append(bad, "-yes")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "daily_cap_sat must be at least max_amount_sat") {
+		t.Errorf("policy allow with a daily cap below the amount cap: exit code %d\n%s", r.code, r.stderr)
+	}
+	if !slices.EqualFunc(files(), before, bytes.Equal) {
+		t.Fatal("a refused policy allow wrote the files")
+	}
+
+	// Confirmed by stdin.
+	r = runCLIInput(t, "y\n", allow...)
+	if r.code != 0 {
+		t.Fatalf("policy allow: exit code %d\n%s", r.code, r.stderr)
+	}
+	// A second destination and a new fee cap keep the rest.
+	r = runCLI(t, nil, "policy", "allow", "-cluster", dir, "-wallet", wallet, "-to", attackerDest, "-label", "hot wallet", "-max-fee", "30000", "-yes")
+	if r.code != 0 {
+		t.Fatalf("second policy allow: exit code %d\n%s", r.code, r.stderr)
+	}
+	after := files()
+	for i, raw := range after {
+		f, err := policy.ParseFile(raw)
+		if err != nil {
+			t.Fatalf("node-%d: %v", i+1, err)
+		}
+		w := f.Wallets[wallet]
+		if w == nil || len(w.Destinations) != 2 || w.Destinations[0].Label != "cold storage" || w.Destinations[1].Address != attackerDest ||
+			w.MaxAmountSat != 50_000_000 || w.DailyCapSat != 100_000_000 || w.MaxFeeSat != 30_000 {
+			t.Errorf("node-%d's rules: %+v", i+1, w)
+		}
+		if !bytes.Equal(raw, after[0]) {
+			t.Errorf("node-%d's file differs from node-1's", i+1)
+		}
+	}
+	if entries, _ := filepath.Glob(filepath.Join(dir, "nodes", "*", ".policy.json.tmp-*")); len(entries) > 0 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+
+	// Show, as text and as JSON.
+	r = runCLI(t, nil, "policy", "show", "-cluster", dir)
+	for _, want := range []string{"3 node(s) with the same policy file", wallet, `"cold storage"`, `"hot wallet"`, "30000 sat per withdrawal"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("policy show does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runCLI(t, nil, "policy", "show", "-cluster", dir, "-node", "node-2", "-json")
+	var shown []policyShowJSON
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+		t.Fatalf("policy show -json: %v\n%s", err, r.stdout)
+	}
+	h := sha256.Sum256(after[1])
+	if len(shown) != 1 || shown[0].Node != "node-2" || shown[0].SHA256 != hex.EncodeToString(h[:]) || shown[0].Wallets[wallet] == nil {
+		t.Errorf("policy show -json: %+v", shown)
+	}
+
+	// A node whose config names no policy file is named.
+	cfgPath := filepath.Join(dir, "nodes", "node-3", "config.json")
+	cfg, err := signer.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PolicyFile = ""
+	if err := signer.WriteConfig(cfgPath, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, nil, "policy", "show", "-cluster", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "node-3") || !strings.Contains(r.stderr, `"policy_file"`) {
+		t.Errorf("policy show with node-3 lacking a policy file: exit code %d\n%s", r.code, r.stderr)
+	}
+}
+
+// runCLIInput runs signerctl with input on its standard input.
+func runCLIInput(t *testing.T, input string, args ...string) result {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	c := &cli{stdin: strings.NewReader(input), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	code := c.report(c.run(t.Context(), args))
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func TestRuleInMessage(t *testing.T) {
+	for msg, want := range map[string]string{
+		"refused: withdrawal wd-3 refused (policy.destination_not_allowed): destination x is not on the allowlist":                "policy.destination_not_allowed",
+		"refused: withdrawal wd-3 refused (output.destination_missing): bitcoin: refused (output.destination_missing): no output": "output.destination_missing",
+		"withdrawal.id_reused: withdrawal wd-2 is bound to another intent and transaction":                                        "withdrawal.id_reused",
+		"refused: no pre-parameters ready on node-1":                                                                              "",
+	} {
+		got := ""
+		if m := ruleInMessage.FindStringSubmatch(msg); m != nil {
+			got = m[1] + m[2]
+		}
+		if got != want {
+			t.Errorf("rule in %q = %q, want %q", msg, got, want)
+		}
+	}
+}
