@@ -3,12 +3,12 @@
 //
 // Call [Sealer.Seal] with a label that names the secret's purpose (for
 // example "share/w-1a2b") and store the returned blob; call [Sealer.Unseal]
-// with the same label to get the secret back. Two implementations live here:
-// [Software], an age X25519 key kept in a key file that may be
-// passphrase-protected, and [Memory], a random key that lives only as long as
-// the process, for tests. A TPM implementation fits the same interface: it
-// seals a 32-byte data key to the TPM and encrypts the secret with AES-GCM
-// under it.
+// with the same label to get the secret back. Three implementations live
+// here: [Software], an age X25519 key kept in a key file that may be
+// passphrase-protected; [TPM], which seals a 32-byte data key to the host's
+// TPM 2.0 under a PCR policy (and an optional PIN) and encrypts secrets with
+// AES-256-GCM under it; and [Memory], a random key that lives only as long as
+// the process, for tests.
 //
 // # Guarantees
 //
@@ -41,8 +41,8 @@
 //	offset  size  field
 //	0       4     magic "CSSL"
 //	4       1     envelope version, 1
-//	5       1     scheme: 1 software (age X25519), 2 memory (AES-256-GCM);
-//	              3 is kept for the TPM sealer
+//	5       1     scheme: 1 software (age X25519), 2 memory (AES-256-GCM),
+//	              3 tpm (AES-256-GCM under a TPM-sealed data key)
 //	6       1     label length L, 1..255
 //	7       L     label, printable ASCII without spaces (0x21..0x7e)
 //	7+L     ...   body, defined by the scheme
@@ -98,7 +98,7 @@ type scheme byte
 const (
 	schemeSoftware scheme = 1
 	schemeMemory   scheme = 2
-	// 3 is kept for the TPM sealer.
+	// 3 is schemeTPM (tpm.go).
 )
 
 func (s scheme) String() string {

@@ -225,6 +225,8 @@ func (c *Config) resolve(dir string) {
 	abs(&c.TLS.Cert)
 	abs(&c.TLS.Key)
 	abs(&c.Sealer.KeyFile)
+	abs(&c.Sealer.TPMKeyFile)
+	abs(&c.Sealer.PINFile)
 	abs(&c.PolicyFile)
 }
 
