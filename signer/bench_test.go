@@ -122,7 +122,7 @@ func BenchmarkWithdrawal(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				in := intent(fmt.Sprintf("bench-%d-%d", n, i), wid, allowedDest, 5_000_000)
+				in := intent(fmt.Sprintf("bench-%d-%d-%s", n, i, randomHex(4)), wid, allowedDest, 5_000_000) // unique across -count runs
 				psbt, err := bitcoin.BuildWithdrawal(in, root, utxos, 0, 5)
 				if err != nil {
 					b.Fatal(err)

@@ -199,7 +199,7 @@ func (c *cli) openSealer(sc signer.SealerConfig, passphraseEnv string) (hsm.Seal
 		}
 		return hsm.OpenSoftware(sc.KeyFile, pass)
 	case "tpm":
-		return nil, errors.New("sealer: the TPM sealer is not built yet; use kind \"software\"")
+		return nil, withHint(errors.New("sealer: signerctl dev runs software sealers only, and this node's is a TPM"), "run the node with 'signerd -config CONFIG' on its host")
 	}
 	return nil, fmt.Errorf("sealer: unknown kind %q", sc.Kind)
 }

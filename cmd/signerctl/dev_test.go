@@ -200,6 +200,18 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 		t.Errorf("the swapped withdrawal under the signed id: exit code %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 	}
 
+	// The intent untouched and its transaction altered: the client warns,
+	// and the nodes find no output paying the intent's destination.
+	altered, _ := json.Marshal(intentJSON{WithdrawalID: "wd-3", WalletID: wallet, Network: "regtest", Asset: "BTC",
+		Destination: allowedDest, AmountSat: 25_000_000, FeeCapSat: 10_000})
+	if err := os.WriteFile(f("altered.json"), altered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run("withdraw", "submit", "-intent", f("altered.json"), "-psbt", f("swapped.psbt"), "-yes")
+	if r.code != 1 || !strings.Contains(r.stdout, "WARNING") || !strings.Contains(r.stdout, "rule      output.destination_missing") {
+		t.Errorf("the altered transaction: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	r = run("withdraw", "show", "wd-1", "-json", "-role", "auditor")
 	ok(r, "withdraw show")
 	var shown withdrawalJSON

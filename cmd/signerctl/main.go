@@ -1,12 +1,16 @@
 // Command signerctl is the operators' and integrators' CLI of countersign:
 // it creates a cluster's certificates and configs, runs a local development
-// cluster, creates wallets, derives addresses and reports the nodes' state.
+// cluster, creates wallets, derives addresses, builds, submits and follows
+// withdrawals, writes the nodes' policy files and reports the nodes' state.
 //
 //	signerctl init -dir cluster            write a new 2-of-3 cluster
 //	signerctl dev -dir cluster             run all of its nodes in this process
 //	signerctl status -all                  ask every node how it is
 //	signerctl wallet create -label hot-1   run a distributed key generation
 //	signerctl address -wallet w-…          derive a deposit address
+//	signerctl policy allow -wallet w-… …   allow a destination on every node
+//	signerctl withdraw build …             write an intent and its PSBT
+//	signerctl withdraw submit … -follow    have the cluster sign it
 //
 // Run "signerctl help" for every command and "signerctl help COMMAND" for
 // its flags. Exit codes: 0 success, 1 an error, 2 a usage error.

@@ -23,13 +23,25 @@ PASS
 ok  	github.com/countersign/countersign/signer	12.3s
 `
 
-func TestRatio(t *testing.T) {
+// withdrawals are the other benchmarks of make bench, as go test prints them
+// with GOMAXPROCS 2.
+const withdrawals = `BenchmarkSignDigests/raw-1-2   	       3	 400000000 ns/op
+BenchmarkSignDigests/raw-3-2   	       3	 900000000 ns/op
+BenchmarkWithdrawal/inputs-1-2 	       3	 500000000 ns/op
+BenchmarkWithdrawal/inputs-3-2 	       3	1350000000 ns/op
+BenchmarkRederive10Inputs-2    	     100	   4215000 ns/op	  300000 B/op	 4000 allocs/op
+BenchmarkRederive10Inputs-2    	     100	   4000000 ns/op	  300000 B/op	 4000 allocs/op
+BenchmarkRederive10Inputs-2    	     100	   5000000 ns/op	  300000 B/op	 4000 allocs/op
+`
+
+func TestSummaries(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(strings.NewReader(sample), &out, "BenchmarkSign2of3/grpc", "BenchmarkSign2of3/raw", "sign-overhead-ratio"); err != nil {
+	in := sample + withdrawals
+	if err := run(strings.NewReader(in), &out, summaries); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
-	if !strings.HasPrefix(got, sample) {
+	if !strings.HasPrefix(got, in) {
 		t.Errorf("the input is not echoed first:\n%s", got)
 	}
 	// grpc median (250+260)/2 = 255 ms, raw median 200 ms
@@ -37,16 +49,42 @@ func TestRatio(t *testing.T) {
 		"BenchmarkSign2of3/grpc median 255000000 ns/op (4 runs)\n",
 		"BenchmarkSign2of3/raw median 200000000 ns/op (4 runs)\n",
 		"sign-overhead-ratio 1.27\n",
+		"BenchmarkWithdrawal/inputs-1 median 500000000 ns/op (1 runs)\n",
+		"withdrawal-overhead-ratio-1 1.25\n",
+		"withdrawal-overhead-ratio-3 1.50\n",
+		"BenchmarkRederive10Inputs median 4215000 ns/op (3 runs)\n",
+		"policy-decision-10-inputs-ms 4.21\n",
 	} {
 		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %q:\n%s", want, got[len(sample):])
+			t.Errorf("output lacks %q:\n%s", want, got[len(in):])
+		}
+	}
+}
+
+// With GOMAXPROCS 1, go test appends no suffix: "inputs-1" is the whole name.
+func TestNamesWithoutProcSuffix(t *testing.T) {
+	in := strings.ReplaceAll(sample+withdrawals, "-2 ", " ")
+	var out bytes.Buffer
+	if err := run(strings.NewReader(in), &out, summaries); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sign-overhead-ratio 1.27\n", "withdrawal-overhead-ratio-3 1.50\n", "policy-decision-10-inputs-ms 4.21\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String()[len(in):])
 		}
 	}
 }
 
 func TestMissingBenchmark(t *testing.T) {
 	var out bytes.Buffer
-	err := run(strings.NewReader("BenchmarkSign2of3/raw-2  5  100 ns/op\n"), &out, "BenchmarkSign2of3/grpc", "BenchmarkSign2of3/raw", "r")
+	err := run(strings.NewReader(sample), &out, summaries)
+	if err == nil || !strings.Contains(err.Error(), "BenchmarkWithdrawal/inputs-1") || !strings.Contains(err.Error(), "BenchmarkRederive10Inputs") {
+		t.Errorf("err = %v, want one naming the missing benchmarks", err)
+	}
+	if !strings.Contains(out.String(), "sign-overhead-ratio 1.27\n") {
+		t.Errorf("the lines that can be computed are not printed:\n%s", out.String()[len(sample):])
+	}
+	err = run(strings.NewReader("BenchmarkSign2of3/raw-2  5  100 ns/op\n"), &out, []summary{{name: "r", num: "BenchmarkSign2of3/grpc", den: "BenchmarkSign2of3/raw"}})
 	if err == nil || !strings.Contains(err.Error(), "BenchmarkSign2of3/grpc") {
 		t.Errorf("err = %v, want one naming the missing benchmark", err)
 	}
