@@ -36,8 +36,16 @@ build: ## Build every command into bin/
 test: ## Run every test with the race detector (about 6 minutes on 2 cores)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
+# What 'make breaking' compares the API with: main, as committed. On a
+# branch this finds changes that would break clients of main.
+BREAKING_AGAINST ?= .git\#branch=main
+
+.PHONY: breaking
+breaking: ## Fail if proto/ breaks compatibility with BREAKING_AGAINST (default: main)
+	$(GO) tool buf breaking --against '$(BREAKING_AGAINST)'
+
 .PHONY: lint
-lint: generate-check ## Vet, check formatting, lint the protos, check generated code is current
+lint: generate-check breaking ## Vet, check formatting, lint the protos, check generated code is current
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l .)"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt: these files need 'gofmt -w':"; echo "$$unformatted"; exit 1; fi
