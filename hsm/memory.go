@@ -5,7 +5,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
 )
 
@@ -40,48 +39,16 @@ func NewMemory() *Memory {
 
 // Seal encrypts plaintext, bound to label.
 func (m *Memory) Seal(label string, plaintext []byte) ([]byte, error) {
-	if err := checkLabel(label); err != nil {
-		return nil, err
-	}
-	if len(plaintext) > MaxPlaintextLen {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(plaintext), MaxPlaintextLen)
-	}
-	ns := m.aead.NonceSize()
-	header := appendHeader(nil, schemeMemory, label)
-	out := make([]byte, len(header)+ns, len(header)+ns+len(plaintext)+m.aead.Overhead())
-	copy(out, header)
-	nonce := out[len(header):]
-	rand.Read(nonce)
-	return m.aead.Seal(out, nonce, plaintext, header), nil
+	return m.body().seal(label, plaintext)
 }
 
 // Unseal returns the secret in sealed if the blob is intact, was sealed by
 // this Memory, and carries label.
 func (m *Memory) Unseal(label string, sealed []byte) ([]byte, error) {
-	if err := checkLabel(label); err != nil {
-		return nil, err
-	}
-	header, got, body, err := parseEnvelope(sealed, schemeMemory)
-	if err != nil {
-		return nil, err
-	}
-	ns := m.aead.NonceSize()
-	if len(body) < ns+m.aead.Overhead() {
-		return nil, fmt.Errorf("%w: body too short", ErrCorrupt)
-	}
-	plaintext, err := m.aead.Open(nil, body[:ns], body[ns:], header)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not sealed by this key, or altered", ErrCorrupt)
-	}
-	if got != label {
-		clear(plaintext)
-		return nil, wrongLabel(label, got)
-	}
-	if plaintext == nil {
-		plaintext = []byte{}
-	}
-	return plaintext, nil
+	return m.body().unseal(label, sealed)
 }
+
+func (m *Memory) body() gcmBody { return gcmBody{m.aead, schemeMemory, "by this key"} }
 
 // String redacts the key.
 func (Memory) String() string { return "hsm.Memory{REDACTED}" }

@@ -3,7 +3,6 @@ package hsm
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -203,48 +202,16 @@ func (s *TPM) PCRs() []int { return slices.Clone(s.pcrs) }
 
 // Seal encrypts plaintext under the data key, bound to label.
 func (s *TPM) Seal(label string, plaintext []byte) ([]byte, error) {
-	if err := checkLabel(label); err != nil {
-		return nil, err
-	}
-	if len(plaintext) > MaxPlaintextLen {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(plaintext), MaxPlaintextLen)
-	}
-	ns := s.aead.NonceSize()
-	header := appendHeader(nil, schemeTPM, label)
-	out := make([]byte, len(header)+ns, len(header)+ns+len(plaintext)+s.aead.Overhead())
-	copy(out, header)
-	nonce := out[len(header):]
-	rand.Read(nonce)
-	return s.aead.Seal(out, nonce, plaintext, header), nil
+	return s.body().seal(label, plaintext)
 }
 
 // Unseal returns the secret in sealed if the blob is intact, was sealed
 // under this data key, and carries label. It does not use the TPM.
 func (s *TPM) Unseal(label string, sealed []byte) ([]byte, error) {
-	if err := checkLabel(label); err != nil {
-		return nil, err
-	}
-	header, got, body, err := parseEnvelope(sealed, schemeTPM)
-	if err != nil {
-		return nil, err
-	}
-	ns := s.aead.NonceSize()
-	if len(body) < ns+s.aead.Overhead() {
-		return nil, fmt.Errorf("%w: body too short", ErrCorrupt)
-	}
-	plaintext, err := s.aead.Open(nil, body[:ns], body[ns:], header)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not sealed under this TPM key, or altered", ErrCorrupt)
-	}
-	if got != label {
-		clear(plaintext)
-		return nil, wrongLabel(label, got)
-	}
-	if plaintext == nil {
-		plaintext = []byte{}
-	}
-	return plaintext, nil
+	return s.body().unseal(label, sealed)
 }
+
+func (s *TPM) body() gcmBody { return gcmBody{s.aead, schemeTPM, "under this TPM key"} }
 
 // String redacts the key.
 func (TPM) String() string { return "hsm.TPM{REDACTED}" }
