@@ -32,8 +32,12 @@ build: ## Build every command into bin/
 # about 6. That is within the 15-minute timeout, so no package is exempted
 # from -race. Should ./signer grow past ~6 minutes, run ./signer/... without
 # -race here rather than raise the timeout.
+.PHONY: deps
+deps: ## Install the system packages the tests need (libssl-dev, for the TPM simulator)
+	scripts/deps.sh
+
 .PHONY: test
-test: ## Run every test with the race detector (about 6 minutes on 2 cores)
+test: deps ## Run every test with the race detector (about 6 minutes on 2 cores)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # What 'make breaking' compares the API with: main, as committed. On a
