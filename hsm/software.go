@@ -97,25 +97,7 @@ func GenerateSoftwareKey(path string, passphrase []byte) error {
 		content = buf.Bytes()
 	}
 
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("hsm: key file %s already exists; refusing to overwrite it (move it away first if it is really unused): %w", path, err)
-		}
-		return fmt.Errorf("hsm: create key file: %w", err)
-	}
-	_, werr := f.Write(content)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(path)
-		return fmt.Errorf("hsm: write key file %s: %w", path, werr)
-	}
-	return nil
+	return writeNewFile(path, "key file", content)
 }
 
 // OpenSoftware loads the key file at path, unlocking it with passphrase if
@@ -276,4 +258,28 @@ func (Software) MarshalJSON() ([]byte, error) {
 // MarshalText refuses: a sealing key is never serialized.
 func (Software) MarshalText() ([]byte, error) {
 	return nil, errors.New("hsm: refusing to marshal a sealing key")
+}
+
+// writeNewFile writes content to a new file at path, mode 0600, synced. It
+// never overwrites: a key file in use must be moved away on purpose.
+func writeNewFile(path, what string, content []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("hsm: %s %s already exists; refusing to overwrite it (move it away first if it is really unused): %w", what, path, err)
+		}
+		return fmt.Errorf("hsm: create %s: %w", what, err)
+	}
+	_, werr := f.Write(content)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(path)
+		return fmt.Errorf("hsm: write %s %s: %w", what, path, werr)
+	}
+	return nil
 }

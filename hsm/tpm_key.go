@@ -165,7 +165,7 @@ func CreateTPMKey(path string, c TPMConfig) error {
 	if !bytes.Equal(got, dataKey) {
 		return errors.New("hsm: the TPM unsealed another data key than the one it sealed")
 	}
-	return writeNewFile(path, content)
+	return writeNewFile(path, "TPM key file", content)
 }
 
 // OpenTPM reads the key file at path and has the TPM unseal its data key,
@@ -586,27 +586,4 @@ func lockedOut(t transport.TPM) error {
 		return fmt.Errorf("%w; it takes one more try after at most %d minutes (or clear the lockout with the TPM's lockout authorization)", ErrTPMLockout, minutes(interval))
 	}
 	return ErrTPMLockout
-}
-
-// writeNewFile writes content to a new file at path, mode 0600, synced.
-func writeNewFile(path string, content []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("hsm: TPM key file %s already exists; refusing to overwrite it: %w", path, err)
-		}
-		return fmt.Errorf("hsm: create TPM key file: %w", err)
-	}
-	_, werr := f.Write(content)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(path)
-		return fmt.Errorf("hsm: write TPM key file %s: %w", path, werr)
-	}
-	return nil
 }

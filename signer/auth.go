@@ -107,15 +107,18 @@ func (n *Node) refused(_ context.Context, id pki.Identity, method string, code c
 	}))
 }
 
+// settle ends every call, deferred by the interceptors: a panicking handler
+// becomes an Internal error (logged, never shown), and the call is counted.
+func (n *Node) settle(method string, start time.Time, err *error) {
+	if r := recover(); r != nil {
+		n.log.Error("handler panicked", "method", method, "panic", r)
+		*err = status.Error(codes.Internal, "internal error; see the node's log")
+	}
+	n.observe(method, start, *err)
+}
+
 func (n *Node) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-	start := time.Now()
-	defer func() {
-		if r := recover(); r != nil {
-			n.log.Error("handler panicked", "method", info.FullMethod, "panic", r)
-			err = status.Error(codes.Internal, "internal error; see the node's log")
-		}
-		n.observe(info.FullMethod, start, err)
-	}()
+	defer n.settle(info.FullMethod, time.Now(), &err)
 	ctx, err = n.authorize(ctx, info.FullMethod)
 	if err != nil {
 		return nil, err
@@ -125,14 +128,7 @@ func (n *Node) unaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 }
 
 func (n *Node) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
-	start := time.Now()
-	defer func() {
-		if r := recover(); r != nil {
-			n.log.Error("handler panicked", "method", info.FullMethod, "panic", r)
-			err = status.Error(codes.Internal, "internal error; see the node's log")
-		}
-		n.observe(info.FullMethod, start, err)
-	}()
+	defer n.settle(info.FullMethod, time.Now(), &err)
 	ctx, err := n.authorize(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err

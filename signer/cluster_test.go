@@ -11,6 +11,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/countersign/countersign/pki"
@@ -99,7 +100,11 @@ func TestCluster2of3(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := k.Address(tc.params) // P2PKH; compare the key hash below
+			pub, err := k.ECPubKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantAddr, err := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(pub.SerializeCompressed()), tc.params)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,12 +114,11 @@ func TestCluster2of3(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				pub, _ := k.ECPubKey()
 				if !slices.Equal(got.PublicKey, pub.SerializeCompressed()) {
 					t.Fatalf("%s %v: key differs from hdkeychain", id, tc)
 				}
-				if got.Path != fmt.Sprintf("m/%d/%d", branch, tc.index) || len(got.Address) < 14 || want == nil {
-					t.Fatalf("%s: %v", id, got)
+				if got.Address != wantAddr.EncodeAddress() || got.Path != fmt.Sprintf("m/%d/%d", branch, tc.index) {
+					t.Fatalf("%s: got %s at %s, want %s at m/%d/%d", id, got.Address, got.Path, wantAddr.EncodeAddress(), branch, tc.index)
 				}
 			}
 		}

@@ -17,7 +17,6 @@ package signer
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -279,5 +278,3 @@ func certificateDER(certPEM []byte) ([]byte, error) {
 	}
 	return b.Bytes, nil
 }
-
-var _ crypto.Signer = (crypto.Signer)(nil)

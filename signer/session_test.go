@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,10 @@ import (
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/mpc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // panicky is a protocol whose handling panics, standing in for a bug in
@@ -75,5 +81,21 @@ func TestSuspects(t *testing.T) {
 	got := suspects(committee, "node-1", outcomes)
 	if fmt.Sprint(got) != "[node-10 node-2]" {
 		t.Fatalf("got %v: want node-10 (blamed) and node-2 (no outcome), never node-1 itself", got)
+	}
+}
+
+// TestHandlerPanicBecomesInternal: a panicking RPC handler answers
+// Internal with a generic message, never the panic's text, and is counted.
+func TestHandlerPanicBecomesInternal(t *testing.T) {
+	n := &Node{log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: newMetrics(prometheus.NewRegistry())}
+	err := func() (err error) {
+		defer n.settle("/countersign.v1.WalletService/GetWallet", time.Now(), &err)
+		panic("secret detail")
+	}()
+	if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "secret detail") {
+		t.Fatalf("got %v", err)
+	}
+	if testutil.ToFloat64(n.metrics.requests.WithLabelValues("GetWallet", "Internal")) != 1 {
+		t.Fatal("the call was not counted")
 	}
 }

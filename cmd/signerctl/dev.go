@@ -181,27 +181,16 @@ func (c *cli) importPreParams(n *devNode, dir string, fresh bool) error {
 	return nil
 }
 
-// openSealer opens a node's sealer as signerd does. The passphrase comes
+// openSealer opens a node's sealer as signerd does. A passphrase comes
 // from the variable the config names or else from -passphrase-env.
 func (c *cli) openSealer(sc signer.SealerConfig, passphraseEnv string) (hsm.Sealer, error) {
-	switch sc.Kind {
-	case "software":
-		var pass []byte
-		if sc.PassphraseEnv != "" {
-			v := c.getenv(sc.PassphraseEnv)
-			if v == "" && passphraseEnv != "" {
-				v = c.getenv(passphraseEnv)
-			}
-			if v == "" {
-				return nil, withHint(errors.New("sealer: the key file is passphrase-protected"), "set %s to the cluster's passphrase", sc.PassphraseEnv)
-			}
-			pass = []byte(v)
+	return signer.OpenSealer(sc, func(name string) (string, bool) {
+		v := c.getenv(name)
+		if v == "" && name == sc.PassphraseEnv && passphraseEnv != "" {
+			v = c.getenv(passphraseEnv)
 		}
-		return hsm.OpenSoftware(sc.KeyFile, pass)
-	case "tpm":
-		return nil, withHint(errors.New("sealer: signerctl dev runs software sealers only, and this node's is a TPM"), "run the node with 'signerd -config CONFIG' on its host")
-	}
-	return nil, fmt.Errorf("sealer: unknown kind %q", sc.Kind)
+		return v, v != ""
+	})
 }
 
 func (c *cli) printDevBanner(dir string, m *signer.Manifest) {

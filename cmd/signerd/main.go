@@ -55,7 +55,7 @@ func run(configPath string) error {
 	}
 	resolveSealerPaths(&cfg.Sealer, filepath.Dir(configPath))
 	log := newLogger(cfg.Log, os.Stderr)
-	sealer, err := openSealer(cfg.Sealer, os.LookupEnv)
+	sealer, err := signer.OpenSealer(cfg.Sealer, os.LookupEnv)
 	if err != nil {
 		return err
 	}

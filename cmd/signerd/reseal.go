@@ -195,7 +195,7 @@ func reseal(args []string, stdin io.Reader, stdout, stderr io.Writer, env lookup
 		if shares, preparams, err = db.Count(); err != nil {
 			return err
 		}
-		if current, err = openSealer(from, env); err != nil {
+		if current, err = signer.OpenSealer(from, env); err != nil {
 			return fmt.Errorf("open the current sealer: %w", err)
 		}
 	}
@@ -303,7 +303,7 @@ func makeSealer(c signer.SealerConfig, existing bool, env lookupEnv) (hsm.Sealer
 				return nil, err
 			}
 		case "tpm":
-			tc, err := tpmConfig(c, env)
+			tc, err := signer.TPMSettings(c, env)
 			if err != nil {
 				return nil, err
 			}
@@ -312,7 +312,7 @@ func makeSealer(c signer.SealerConfig, existing bool, env lookupEnv) (hsm.Sealer
 			}
 		}
 	}
-	return openSealer(c, env)
+	return signer.OpenSealer(c, env)
 }
 
 // freshPath is dir/base+ext, or a dated name if that exists.
@@ -362,7 +362,7 @@ func describeSealer(c signer.SealerConfig) string {
 		case c.PINFile != "":
 			pin = "PIN from " + c.PINFile
 		}
-		return fmt.Sprintf("tpm, %s, PCRs %s, %s, %s", c.TPMKeyFile, hsm.FormatPCRs(configPCRs(c)), pin, where)
+		return fmt.Sprintf("tpm, %s, PCRs %s, %s, %s", c.TPMKeyFile, hsm.FormatPCRs(c.PCRs()), pin, where)
 	}
 	return c.Kind
 }

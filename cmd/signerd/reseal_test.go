@@ -242,7 +242,7 @@ func (n *node) sealer(env map[string]string) (hsm.Sealer, *signer.Config, error)
 		return nil, nil, err
 	}
 	resolveSealerPaths(&cfg.Sealer, n.dir)
-	s, err := openSealer(cfg.Sealer, envFunc(env))
+	s, err := signer.OpenSealer(cfg.Sealer, envFunc(env))
 	return s, cfg, err
 }
 
