@@ -30,7 +30,7 @@ func TestAccessAndBadInput(t *testing.T) {
 
 	// a second, unrelated CA issues a certificate with the backend role
 	other := t.TempDir()
-	if _, err := CreateCluster(other, ClusterOptions{Nodes: 2, Threshold: 2}); err != nil {
+	if _, err := CreateCluster(other, testClusterOptions(t, ClusterOptions{Nodes: 2, Threshold: 2})); err != nil {
 		t.Fatal(err)
 	}
 	oca, ocert, okey := ClientFiles(other, pki.RoleBackend)

@@ -102,15 +102,8 @@ func BenchmarkWithdrawal(b *testing.B) {
 	c := newTestCluster(b, 3, 2)
 	wid := c.importFixtureWallet(b)
 	rules := coldRules()
-	rules.MaxAmountSat, rules.DailyCapSat = 1e15, 2e15
-	raw, _ := json.Marshal(map[string]any{"version": 1, "wallets": map[string]any{wid: rules}})
-	for _, id := range c.ids {
-		p := filepath.Join(c.dir, "nodes", id, "policy.json")
-		if err := os.WriteFile(p, raw, 0o600); err != nil {
-			b.Fatal(err)
-		}
-		c.nodes[id].cfg.PolicyFile = p
-	}
+	rules.MaxAmountSat, rules.DailyCapSat, rules.WeeklyCapSat = 1e15, 2e15, 2e15
+	c.writePolicy(b, wid, rules)
 	root, _ := c.nodes["node-1"].node.WalletRoot(wid)
 	for _, n := range []int{1, 3} {
 		amounts := map[string]int64{}

@@ -11,6 +11,7 @@ package signer
 //	cluster.json                 the manifest: nodes, addresses, certificate hashes
 //	nodes/<id>/config.json       the node's config (Config)
 //	nodes/<id>/node.pem, node-key.pem, sealer.key
+//	nodes/<id>/genesis-policy.json, genesis-policy.sigs.json  the first policy bundle
 //	nodes/<id>/data/             the node's bbolt file
 //	clients/<role>.pem, <role>-key.pem
 
@@ -30,6 +31,7 @@ import (
 
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy"
 )
 
 // ClusterOptions shape a new cluster.
@@ -49,7 +51,11 @@ type ClusterOptions struct {
 	// unprotected (labs and tests only). Nodes read it from
 	// COUNTERSIGN_PASSPHRASE.
 	Passphrase []byte
-	Now        time.Time
+	// Genesis is the first policy bundle (package policy) and
+	// GenesisSignatures its officers' signatures file: every node installs
+	// it on first start. CreateCluster checks them.
+	Genesis, GenesisSignatures []byte
+	Now                        time.Time
 }
 
 // PassphraseEnv is the variable nodes of a created cluster read their
@@ -62,6 +68,8 @@ type Manifest struct {
 	Nodes     []ManifestNode `json:"nodes"`
 	Threshold int            `json:"threshold"`
 	CreatedAt time.Time      `json:"created_at"`
+	// Cluster is the cluster's name, from its first policy bundle.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // ManifestNode is one node in the manifest.
@@ -100,6 +108,14 @@ func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
 	if len(o.Addresses) != o.Nodes {
 		return nil, fmt.Errorf("cluster: %d addresses for %d nodes", len(o.Addresses), o.Nodes)
 	}
+	sigs, err := policy.ParseSignatures(o.GenesisSignatures)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: genesis policy: %w", err)
+	}
+	genesis, err := policy.AcceptGenesis(o.Genesis, sigs)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: genesis policy: %w", err)
+	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("cluster: %s exists and is not empty", dir)
 	}
@@ -114,7 +130,7 @@ func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
 	if err := writeFiles(dir, map[string][]byte{"ca.pem": ca.CertPEM(), "ca-key.pem": caKey}); err != nil {
 		return nil, err
 	}
-	m := &Manifest{Version: 1, Threshold: o.Threshold, CreatedAt: o.Now.UTC()}
+	m := &Manifest{Version: 1, Threshold: o.Threshold, CreatedAt: o.Now.UTC(), Cluster: genesis.Cluster}
 	for i := range o.Nodes {
 		id := NodeID(i + 1)
 		host, _, _ := net.SplitHostPort(o.Addresses[i])
@@ -154,8 +170,10 @@ func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
 				cfg.Peers = append(cfg.Peers, PeerConfig{ID: p.ID, Address: p.Address, CertSHA256: p.CertSHA256})
 			}
 		}
-		cfg.PolicyFile = "policy.json"
-		if err := writeFiles(filepath.Join(dir, "nodes", me.ID), map[string][]byte{"policy.json": []byte(emptyPolicy)}); err != nil {
+		cfg.GenesisPolicy, cfg.GenesisSignatures = "genesis-policy.json", "genesis-policy.sigs.json"
+		if err := writeFiles(filepath.Join(dir, "nodes", me.ID), map[string][]byte{
+			cfg.GenesisPolicy: o.Genesis, cfg.GenesisSignatures: o.GenesisSignatures,
+		}); err != nil {
 			return nil, err
 		}
 		if err := WriteConfig(filepath.Join(dir, me.Config), cfg); err != nil {
@@ -223,10 +241,3 @@ func certHash(certPEM []byte) (string, error) {
 	sum := sha256.Sum256(b.Bytes)
 	return hex.EncodeToString(sum[:]), nil
 }
-
-// emptyPolicy allows no withdrawal: operators add each wallet's rules.
-const emptyPolicy = `{
-  "version": 1,
-  "wallets": {}
-}
-`

@@ -36,10 +36,13 @@ type Config struct {
 	Cluster       ClusterConfig `json:"cluster"`
 	Peers         []PeerConfig  `json:"peers"`
 	PreParams     PoolConfig    `json:"preparams"`
-	// PolicyFile is the node's withdrawal policy (package policy). Without
-	// one, no withdrawal is allowed.
-	PolicyFile string    `json:"policy_file,omitempty"`
-	Log        LogConfig `json:"log"`
+	// GenesisPolicy is the cluster's first policy bundle (package policy)
+	// and GenesisSignatures its officers' signatures. A node installs it
+	// when its store holds no bundle; later bundles arrive signed by
+	// officers over OfficerService.SubmitPolicy.
+	GenesisPolicy     string    `json:"genesis_policy"`
+	GenesisSignatures string    `json:"genesis_signatures"`
+	Log               LogConfig `json:"log"`
 }
 
 // TLSConfig names the PEM files of the node's identity.
@@ -227,7 +230,8 @@ func (c *Config) resolve(dir string) {
 	abs(&c.Sealer.KeyFile)
 	abs(&c.Sealer.TPMKeyFile)
 	abs(&c.Sealer.PINFile)
-	abs(&c.PolicyFile)
+	abs(&c.GenesisPolicy)
+	abs(&c.GenesisSignatures)
 }
 
 // Validate checks the config for everything that can be checked without
@@ -255,6 +259,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS.CA == "" || c.TLS.Cert == "" || c.TLS.Key == "" {
 		return bad("tls needs ca, cert and key")
+	}
+	if c.GenesisPolicy == "" || c.GenesisSignatures == "" {
+		return bad("genesis_policy and genesis_signatures name the cluster's first policy bundle and its officers' signatures")
 	}
 	if err := c.Sealer.validate(); err != nil {
 		return bad("%v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/store"
 	"go.uber.org/goleak"
@@ -59,6 +60,16 @@ func newTestClusterWith(t testing.TB, n, threshold int, emptyPools []string, opt
 	return newTestClusterSealed(t, n, threshold, emptyPools, nil, opts...)
 }
 
+// testClusterOptions adds the test genesis bundle (policytest: officers
+// Alice, Bob and Carol) to o.
+func testClusterOptions(t testing.TB, o ClusterOptions) ClusterOptions {
+	t.Helper()
+	g := policytest.Genesis("test")
+	o.Genesis = policytest.Marshal(t, g)
+	o.GenesisSignatures = policytest.SignaturesFile(t, policytest.SignBundle(t, o.Genesis, policytest.Alice, policytest.Bob))
+	return o
+}
+
 // newTestClusterSealed starts a cluster whose nodes named in sealers open
 // their sealer with the given function.
 func newTestClusterSealed(t testing.TB, n, threshold int, emptyPools []string, sealers map[string]func() (hsm.Sealer, error), opts ...Options) *testCluster {
@@ -73,7 +84,7 @@ func newTestClusterSealed(t testing.TB, n, threshold int, emptyPools []string, s
 		addrs = append(addrs, l.Addr().String())
 		l.Close()
 	}
-	m, err := CreateCluster(dir, ClusterOptions{Nodes: n, Threshold: threshold, Addresses: addrs})
+	m, err := CreateCluster(dir, testClusterOptions(t, ClusterOptions{Nodes: n, Threshold: threshold, Addresses: addrs}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@
 //	wallet.go   WalletService: key generation (as coordinator), addresses
 //	withdrawal.go  WithdrawalService: where a withdrawal is checked (with
 //	            package policy), bound on a majority, signed and finalized
+//	officer.go  OfficerService: the policy bundle in force, officers'
+//	            approvals
 //	peer.go     PeerService: joining sessions other nodes coordinate
 //	session.go  the hardened transport under every session
 //	engine.go   the internal signing engine
@@ -32,6 +34,7 @@ import (
 
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -83,6 +86,8 @@ type Node struct {
 	decideMu sync.Mutex // withdrawal decisions and bindings, one at a time
 	driveMu  sync.Mutex
 	driving  map[string]bool // withdrawals this node is coordinating now
+	rerun    map[string]bool // ... whose state changed while it was
+	policies policies
 	watchMu  sync.Mutex
 	watchers map[string][]chan *store.Withdrawal
 
@@ -94,6 +99,7 @@ type Node struct {
 	pb.UnsafeWithdrawalServiceServer
 	pb.UnsafeNodeServiceServer
 	pb.UnsafePeerServiceServer
+	pb.UnsafeOfficerServiceServer
 }
 
 // New opens a node's store and prepares its connections. It does not
@@ -139,7 +145,7 @@ func New(cfg *Config, opt Options) (*Node, error) {
 		cfg: cfg, id: cfg.NodeID, log: opt.Logger.With("node", cfg.NodeID), sealer: opt.Sealer, store: st,
 		now: opt.Now, metrics: newMetrics(opt.Registry), reg: opt.Registry, serverTLS: serverTLS,
 		peers: map[string]*peerClient{}, sessions: newSessions(), health: health.NewServer(),
-		ctx: ctx, cancel: cancel, driving: map[string]bool{}, watchers: map[string][]chan *store.Withdrawal{},
+		ctx: ctx, cancel: cancel, driving: map[string]bool{}, rerun: map[string]bool{}, watchers: map[string][]chan *store.Withdrawal{},
 	}
 	for _, p := range cfg.Peers {
 		clientTLS, err := pki.ClientTLS(caPEM, certPEM, keyPEM, p.ID, p.CertSHA256)
@@ -148,6 +154,12 @@ func New(cfg *Config, opt Options) (*Node, error) {
 			return nil, fmt.Errorf("signer: client TLS for %s: %w", p.ID, err)
 		}
 		n.peers[p.ID] = &peerClient{id: p.ID, address: p.Address, pin: p.CertSHA256, tls: clientTLS}
+	}
+	n.policies.byHash = map[[32]byte]*policy.Bundle{}
+	if err := n.installGenesis(); err != nil {
+		st.Close()
+		cancel()
+		return nil, err
 	}
 	n.pool = newPool(n, cfg.PreParams)
 	n.timeouts.signing = clampTimeout(opt.SigningTimeout, SigningTimeout)
@@ -183,6 +195,7 @@ func (n *Node) ServeListener(ctx context.Context, lis net.Listener) error {
 	pb.RegisterWithdrawalServiceServer(srv, n)
 	pb.RegisterNodeServiceServer(srv, n)
 	pb.RegisterPeerServiceServer(srv, n)
+	pb.RegisterOfficerServiceServer(srv, n)
 	grpc_health_v1.RegisterHealthServer(srv, n.health)
 	reflection.Register(srv)
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,44 +66,36 @@ func intentFromProto(in *pb.WithdrawalIntent) (bitcoin.Intent, error) {
 		return bitcoin.Intent{}, invalid("intent.amount_sat %d: want 1 to 2100000000000000", in.AmountSat)
 	case in.FeeCapSat == 0 || in.FeeCapSat > 21e14:
 		return bitcoin.Intent{}, invalid("intent.fee_cap_sat %d: want 1 to 2100000000000000", in.FeeCapSat)
+	case in.RequestedBy != "" && !officerNamePattern.MatchString(in.RequestedBy):
+		return bitcoin.Intent{}, invalid("intent.requested_by %q: want an officer's name", in.RequestedBy)
 	}
 	return bitcoin.Intent{
 		WithdrawalID: in.WithdrawalId, WalletID: in.WalletId, Network: networks[in.Network], Asset: in.Asset,
-		Destination: in.Destination, Amount: int64(in.AmountSat), FeeCap: int64(in.FeeCapSat),
+		Destination: in.Destination, Amount: int64(in.AmountSat), FeeCap: int64(in.FeeCapSat), RequestedBy: in.RequestedBy,
 	}, nil
 }
 
-// requestFromProto checks a withdrawal request's intent and PSBT sizes.
-func requestFromProto(intent *pb.WithdrawalIntent, psbt []byte) (bitcoin.Intent, error) {
+// request is a withdrawal request as it arrives: from the backend, or
+// from a coordinating peer.
+type request struct {
+	intent    bitcoin.Intent
+	signature []byte // the originating system's, over intent.Canonical()
+	psbt      []byte
+}
+
+// requestFromProto checks a withdrawal request's intent and sizes.
+func requestFromProto(intent *pb.WithdrawalIntent, signature, psbt []byte) (request, error) {
 	in, err := intentFromProto(intent)
 	if err != nil {
-		return bitcoin.Intent{}, err
+		return request{}, err
 	}
 	if len(psbt) == 0 || len(psbt) > maxPSBT {
-		return bitcoin.Intent{}, invalid("psbt: %d bytes, want 1 to %d", len(psbt), maxPSBT)
+		return request{}, invalid("psbt: %d bytes, want 1 to %d", len(psbt), maxPSBT)
 	}
-	return in, nil
-}
-
-// canonicalIntent is the byte form of an intent that request hashes cover
-// and audit records carry. Its fields never change meaning.
-type canonicalIntent struct {
-	Version      int    `json:"v"`
-	WithdrawalID string `json:"withdrawal_id"`
-	WalletID     string `json:"wallet_id"`
-	Network      string `json:"network"`
-	Asset        string `json:"asset"`
-	Destination  string `json:"destination"`
-	AmountSat    int64  `json:"amount_sat"`
-	FeeCapSat    int64  `json:"fee_cap_sat"`
-}
-
-func intentBytes(in bitcoin.Intent) []byte {
-	b, err := json.Marshal(canonicalIntent{1, in.WithdrawalID, in.WalletID, string(in.Network), in.Asset, in.Destination, in.Amount, in.FeeCap})
-	if err != nil {
-		panic(err) // strings and integers: cannot fail
+	if len(signature) > maxApprovalSignature {
+		return request{}, invalid("intent_signature: %d bytes, at most %d", len(signature), maxApprovalSignature)
 	}
-	return b
+	return request{intent: in, signature: signature, psbt: psbt}, nil
 }
 
 // requestHash binds a withdrawal id to one intent and one transaction.
@@ -118,39 +108,36 @@ func requestHash(intent, psbt []byte) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
-func intentFromBytes(b []byte) (bitcoin.Intent, error) {
-	var c canonicalIntent
-	if err := json.Unmarshal(b, &c); err != nil {
-		return bitcoin.Intent{}, err
-	}
-	return bitcoin.Intent{WithdrawalID: c.WithdrawalID, WalletID: c.WalletID, Network: bitcoin.Network(c.Network),
-		Asset: c.Asset, Destination: c.Destination, Amount: c.AmountSat, FeeCap: c.FeeCapSat}, nil
-}
-
 // errConflict is a withdrawal id offered with a request other than the one
 // it is bound to.
 var errConflict = errors.New("withdrawal.id_reused")
 
-// loadPolicy reads the node's policy file afresh, so a decision always
-// uses, and records, the policy in force. No file means no wallet may pay.
-func (n *Node) loadPolicy() (*policy.File, error) {
-	if n.cfg.PolicyFile == "" {
-		return policy.ParseFile([]byte(`{"version":1,"wallets":{}}`))
-	}
-	raw, err := os.ReadFile(n.cfg.PolicyFile)
+// decide decides a request under the bundle in force, with the wallet's
+// velocity by this node's committed history. Callers hold decideMu.
+func (n *Node) decide(r request, w *store.Wallet, now time.Time) (policy.Decision, policy.Velocity, error) {
+	var spent policy.Velocity
+	b, err := n.policyInForce()
 	if err != nil {
-		return nil, fmt.Errorf("signer: policy file: %w", err)
+		return policy.Decision{}, spent, err
 	}
-	return policy.ParseFile(raw)
+	if spent.Day, err = n.store.Outflow(r.intent.WalletID, now.Add(-policy.Day), r.intent.WithdrawalID); err != nil {
+		return policy.Decision{}, spent, err
+	}
+	if spent.Week, err = n.store.Outflow(r.intent.WalletID, now.Add(-policy.Week), r.intent.WithdrawalID); err != nil {
+		return policy.Decision{}, spent, err
+	}
+	d := b.Decide(policy.Request{Intent: r.intent, IntentSignature: r.signature, PSBT: r.psbt, Wallet: walletKey(w), Spent: spent, Now: now})
+	return d, spent, nil
 }
 
 // admit decides a withdrawal on this node and binds its id, atomically with
-// respect to other decisions (the velocity cap counts what was admitted).
+// respect to other decisions (the velocity caps count what was admitted).
 // A known id with the same request returns its record; with another
 // request it is refused and raised as an alert in the audit log.
-func (n *Node) admit(in bitcoin.Intent, psbt []byte, from string, coordinating bool) (*store.Withdrawal, error) {
-	ib := intentBytes(in)
-	hash := requestHash(ib, psbt)
+func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdrawal, error) {
+	in := r.intent
+	ib := in.Canonical()
+	hash := requestHash(ib, r.psbt)
 	n.decideMu.Lock()
 	defer n.decideMu.Unlock()
 	if existing, err := n.store.Withdrawal(in.WithdrawalID); err == nil {
@@ -169,25 +156,21 @@ func (n *Node) admit(in bitcoin.Intent, psbt []byte, from string, coordinating b
 	if err != nil {
 		return nil, err
 	}
-	pol, err := n.loadPolicy()
-	if err != nil {
-		return nil, err
-	}
 	now := n.now().UTC()
-	spent, err := n.store.Outflow(in.WalletID, now.Add(-velocityWindow), in.WithdrawalID)
+	d, spent, err := n.decide(r, w, now)
 	if err != nil {
 		return nil, err
 	}
-	d := policy.Decide(pol, in, psbt, walletKey(w), spent)
 	rec := &store.Withdrawal{
-		ID: in.WithdrawalID, WalletID: in.WalletID, Intent: ib, PSBT: psbt, Hash: hash[:], Status: store.WithdrawalBound,
-		Label: d.DestinationLabel, PolicyHash: d.PolicyHash[:], CreatedAt: now, UpdatedAt: now,
+		ID: in.WithdrawalID, WalletID: in.WalletID, Intent: ib, PSBT: r.psbt, Hash: hash[:], Status: store.WithdrawalBound,
+		Label: d.DestinationLabel, PolicyHash: d.PolicyHash[:], PolicyVersion: d.PolicyVersion, Originator: d.Originator,
+		IntentSignature: r.signature, CreatedAt: now, UpdatedAt: now,
 	}
 	if coordinating {
 		rec.Status, rec.Coordinator = store.WithdrawalSigning, n.id
 	}
 	decided := &audit.WithdrawalDecided{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Allowed: d.Allowed,
-		Rule: d.Rule, Reason: d.Reason, PolicyHash: hex.EncodeToString(d.PolicyHash[:])}
+		Rule: d.Rule, Reason: d.Reason, PolicyHash: hex.EncodeToString(d.PolicyHash[:]), PolicyVersion: d.PolicyVersion, Originator: d.Originator}
 	if d.Withdrawal != nil {
 		rec.FeeSat, rec.TxID = d.Withdrawal.Fee, d.Withdrawal.TxID.String()
 		decided.TxID, decided.FeeSat = rec.TxID, d.Withdrawal.Fee
@@ -195,18 +178,25 @@ func (n *Node) admit(in bitcoin.Intent, psbt []byte, from string, coordinating b
 			decided.Digests = append(decided.Digests, hex.EncodeToString(dg[:]))
 		}
 	}
-	if d.Allowed {
-		rec.OutflowSat, decided.OutflowSat = d.Outflow, d.Outflow
-	} else {
+	switch {
+	case !d.Allowed:
 		rec.Status, rec.Rule, rec.Reason = store.WithdrawalRefused, d.Rule, d.Reason
+	default:
+		rec.OutflowSat, decided.OutflowSat = d.Outflow, d.Outflow
+		if d.Approval != nil {
+			rec.Status = store.WithdrawalAwaiting
+			rec.Tier = &store.Tier{MinAmountSat: d.Approval.MinAmountSat, Approvals: d.Approval.Approvals, Group: d.Approval.Group}
+			decided.Approvals, decided.ApprovalGroup, decided.TierMinAmountSat = d.Approval.Approvals, d.Approval.Group, d.Approval.MinAmountSat
+		}
 	}
-	stored, _, err := n.store.BindWithdrawal(rec,
-		storeEvent(audit.KindWithdrawalReceived, &audit.WithdrawalReceived{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Intent: ib, PSBT: psbt, From: from}),
-		storeEvent(audit.KindWithdrawalDecided, decided))
+	decided.SpentDaySat, decided.SpentWeekSat = spent.Day, spent.Week
+	received := &audit.WithdrawalReceived{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Intent: ib, PSBT: r.psbt,
+		From: from, IntentSignature: string(r.signature)}
+	stored, _, err := n.store.BindWithdrawal(rec, storeEvent(audit.KindWithdrawalReceived, received), storeEvent(audit.KindWithdrawalDecided, decided))
 	if err != nil {
 		return nil, err
 	}
-	n.log.Info("withdrawal decided", "withdrawal", in.WithdrawalID, "allowed", d.Allowed, "rule", d.Rule, "from", from)
+	n.log.Info("withdrawal decided", "withdrawal", in.WithdrawalID, "allowed", d.Allowed, "rule", d.Rule, "approvals", decided.Approvals, "from", from)
 	n.notify(stored)
 	return stored, nil
 }
@@ -218,30 +208,30 @@ func refusal(w *store.Withdrawal) error {
 
 // SubmitWithdrawal is the backend's entry point.
 func (n *Node) SubmitWithdrawal(ctx context.Context, req *pb.SubmitWithdrawalRequest) (*pb.SubmitWithdrawalResponse, error) {
-	in, err := requestFromProto(req.Intent, req.Psbt)
+	r, err := requestFromProto(req.Intent, req.IntentSignature, req.Psbt)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := n.admit(in, req.Psbt, callerOf(ctx).Name, true)
+	rec, err := n.admit(r, callerOf(ctx).Name, true)
 	if err != nil {
 		return nil, err
 	}
 	if rec.Status == store.WithdrawalRefused {
 		return nil, refusal(rec)
 	}
-	if rec.Coordinator == n.id && rec.Status == store.WithdrawalSigning {
-		n.startDriving(rec.ID)
+	if rec.Coordinator == n.id && (rec.Status == store.WithdrawalSigning || rec.Status == store.WithdrawalAwaiting) {
+		n.startDriving(rec.ID) // an awaiting withdrawal is bound on a majority now, signed at quorum
 	}
-	return &pb.SubmitWithdrawalResponse{Withdrawal: withdrawalProto(rec)}, nil
+	return &pb.SubmitWithdrawalResponse{Withdrawal: n.withdrawalProto(rec)}, nil
 }
 
 // Bind is a peer's request to bind a withdrawal id here.
 func (n *Node) Bind(ctx context.Context, req *pb.BindRequest) (*pb.BindResponse, error) {
-	in, err := requestFromProto(req.Intent, req.Psbt)
+	r, err := requestFromProto(req.Intent, req.IntentSignature, req.Psbt)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := n.admit(in, req.Psbt, callerOf(ctx).Name, false)
+	rec, err := n.admit(r, callerOf(ctx).Name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +249,7 @@ func (n *Node) Bind(ctx context.Context, req *pb.BindRequest) (*pb.BindResponse,
 func (n *Node) startDriving(id string) {
 	n.driveMu.Lock()
 	if n.driving[id] {
+		n.rerun[id] = true // its state changed while driving: look again after
 		n.driveMu.Unlock()
 		return
 	}
@@ -267,13 +258,19 @@ func (n *Node) startDriving(id string) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		defer func() {
+		for {
+			if err := n.drive(id); err != nil && n.ctx.Err() == nil {
+				n.fail(id, err.Error())
+			}
 			n.driveMu.Lock()
-			delete(n.driving, id)
+			again := n.rerun[id] && n.ctx.Err() == nil
+			delete(n.rerun, id)
+			if !again {
+				delete(n.driving, id)
+				n.driveMu.Unlock()
+				return
+			}
 			n.driveMu.Unlock()
-		}()
-		if err := n.drive(id); err != nil && n.ctx.Err() == nil {
-			n.fail(id, err.Error())
 		}
 	}()
 }
@@ -282,10 +279,10 @@ func (n *Node) startDriving(id string) {
 // finalizes it. An error is the reason it failed.
 func (n *Node) drive(id string) error {
 	rec, err := n.store.Withdrawal(id)
-	if err != nil || rec.Status != store.WithdrawalSigning {
+	if err != nil || (rec.Status != store.WithdrawalSigning && rec.Status != store.WithdrawalAwaiting) {
 		return err
 	}
-	in, err := intentFromBytes(rec.Intent)
+	in, err := bitcoin.ParseCanonical(rec.Intent)
 	if err != nil {
 		return err
 	}
@@ -304,7 +301,7 @@ func (n *Node) drive(id string) error {
 		var resp *pb.BindResponse
 		if err == nil {
 			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-			resp, err = c.Bind(ctx, &pb.BindRequest{Intent: pin, Psbt: rec.PSBT})
+			resp, err = c.Bind(ctx, &pb.BindRequest{Intent: pin, Psbt: rec.PSBT, IntentSignature: rec.IntentSignature})
 			cancel()
 		}
 		mu.Lock()
@@ -332,7 +329,12 @@ func (n *Node) drive(id string) error {
 		// a committee signed before this node restarted: finish with that
 		return n.finalize(rec, recorded, "", nil)
 	}
-	req := &pb.SigningRequest{Kind: &pb.SigningRequest_Withdrawal{Withdrawal: &pb.WithdrawalRequest{Intent: pin, Psbt: rec.PSBT}}}
+	if rec, err = n.store.Withdrawal(id); err != nil || rec.Status != store.WithdrawalSigning {
+		return err // awaiting approval (SubmitApproval starts signing at quorum), or rejected
+	}
+	req := &pb.SigningRequest{Kind: &pb.SigningRequest_Withdrawal{Withdrawal: &pb.WithdrawalRequest{
+		Intent: pin, Psbt: rec.PSBT, IntentSignature: rec.IntentSignature, Approvals: approvalsProto(rec),
+	}}}
 	var lastErr error
 	excluded := map[string]bool{}
 	for attempt := 1; attempt <= majorityAttempts; attempt++ {
@@ -379,7 +381,7 @@ var finalizeLimits = bitcoin.Limits{
 // finalize assembles the signed transaction, runs btcd's script engine on
 // every input, and records it.
 func (n *Node) finalize(rec *store.Withdrawal, sigs [][]byte, sessionID string, committee []string) error {
-	in, err := intentFromBytes(rec.Intent)
+	in, err := bitcoin.ParseCanonical(rec.Intent)
 	if err != nil {
 		return err
 	}
@@ -457,7 +459,7 @@ func (n *Node) resumeWithdrawals() {
 		return
 	}
 	for _, w := range ws {
-		if w.Status == store.WithdrawalSigning && w.Coordinator == n.id {
+		if (w.Status == store.WithdrawalSigning || w.Status == store.WithdrawalAwaiting) && w.Coordinator == n.id {
 			n.log.Info("resuming withdrawal", "withdrawal", w.ID)
 			n.startDriving(w.ID)
 		}
@@ -466,36 +468,44 @@ func (n *Node) resumeWithdrawals() {
 
 // withdrawalDigests is a member's own re-derivation of a withdrawal it is
 // asked to sign: its binding of the id must match (binding it now if it has
-// none), its policy must allow it now, and it must not have signed it.
+// none), the approvals its decision required must be there (checked here),
+// the policy in force must allow it now, and it must not have signed it.
 func (n *Node) withdrawalDigests(w *store.Wallet, req *pb.WithdrawalRequest, coordinator string) ([]derived, string, error) {
-	in, err := requestFromProto(req.Intent, req.Psbt)
+	r, err := requestFromProto(req.Intent, req.IntentSignature, req.Psbt)
 	if err != nil {
 		return nil, "", err
 	}
+	in := r.intent
 	if in.WalletID != w.ID {
 		return nil, "", invalid("intent.wallet_id %s is not the session's wallet %s", in.WalletID, w.ID)
 	}
-	rec, err := n.admit(in, req.Psbt, coordinator, false)
+	rec, err := n.admit(r, coordinator, false)
 	if err != nil {
 		return nil, "", err
+	}
+	if rec.Status == store.WithdrawalAwaiting {
+		n.takeCarriedApprovals(in.WithdrawalID, req.Approvals, coordinator)
+		if rec, err = n.store.Withdrawal(in.WithdrawalID); err != nil {
+			return nil, "", err
+		}
 	}
 	switch rec.Status {
 	case store.WithdrawalRefused:
 		return nil, "", refusal(rec)
+	case store.WithdrawalAwaiting:
+		return nil, "", fmt.Errorf("%w: withdrawal %s awaits approval here: %d of %d approvals of group %s counted", errRefused, in.WithdrawalID,
+			len(rec.Approvals), rec.Tier.Approvals, rec.Tier.Group)
 	case store.WithdrawalSigned:
 		return nil, "", fmt.Errorf("%w: withdrawal %s is already signed; it is never signed twice", errRefused, in.WithdrawalID)
 	case store.WithdrawalFailed:
 		return nil, "", fmt.Errorf("%w: withdrawal %s failed here: %s", errRefused, in.WithdrawalID, rec.Reason)
 	}
-	pol, err := n.loadPolicy()
+	n.decideMu.Lock()
+	d, _, err := n.decide(r, w, n.now().UTC())
+	n.decideMu.Unlock()
 	if err != nil {
 		return nil, "", err
 	}
-	spent, err := n.store.Outflow(w.ID, n.now().Add(-velocityWindow), in.WithdrawalID)
-	if err != nil {
-		return nil, "", err
-	}
-	d := policy.Decide(pol, in, req.Psbt, walletKey(w), spent)
 	if !d.Allowed {
 		return nil, "", fmt.Errorf("%w: withdrawal %s refused (%s): %s", errRefused, in.WithdrawalID, d.Rule, d.Reason)
 	}
@@ -546,7 +556,7 @@ func (n *Node) GetWithdrawal(_ context.Context, req *pb.GetWithdrawalRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	return &pb.GetWithdrawalResponse{Withdrawal: withdrawalProto(w)}, nil
+	return &pb.GetWithdrawalResponse{Withdrawal: n.withdrawalProto(w)}, nil
 }
 
 // ListWithdrawals lists withdrawals, newest first.
@@ -561,13 +571,18 @@ func (n *Node) ListWithdrawals(_ context.Context, req *pb.ListWithdrawalsRequest
 	if limit > 1000 {
 		return nil, invalid("limit %d: at most 1000", limit)
 	}
-	ws, err := n.store.Withdrawals(req.WalletId, limit)
+	ws, err := n.store.Withdrawals(req.WalletId, 1<<30)
 	if err != nil {
 		return nil, err
 	}
 	out := &pb.ListWithdrawalsResponse{}
 	for _, w := range ws {
-		out.Withdrawals = append(out.Withdrawals, withdrawalProto(w))
+		if len(out.Withdrawals) == limit {
+			break
+		}
+		if req.Status == pb.WithdrawalStatus_WITHDRAWAL_STATUS_UNSPECIFIED || statusOf[w.Status] == req.Status {
+			out.Withdrawals = append(out.Withdrawals, n.withdrawalProto(w))
+		}
 	}
 	return out, nil
 }
@@ -585,7 +600,7 @@ func (n *Node) WatchWithdrawal(req *pb.WatchWithdrawalRequest, stream pb.Withdra
 		return err
 	}
 	for {
-		if err := stream.Send(&pb.WatchWithdrawalResponse{Withdrawal: withdrawalProto(w)}); err != nil {
+		if err := stream.Send(&pb.WatchWithdrawalResponse{Withdrawal: n.withdrawalProto(w)}); err != nil {
 			return err
 		}
 		if w.Final() {
@@ -631,19 +646,22 @@ func (n *Node) notify(w *store.Withdrawal) {
 }
 
 var statusOf = map[store.WithdrawalStatus]pb.WithdrawalStatus{
-	store.WithdrawalRefused: pb.WithdrawalStatus_WITHDRAWAL_STATUS_REFUSED,
-	store.WithdrawalBound:   pb.WithdrawalStatus_WITHDRAWAL_STATUS_RECEIVED,
-	store.WithdrawalSigning: pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNING,
-	store.WithdrawalSigned:  pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED,
-	store.WithdrawalFailed:  pb.WithdrawalStatus_WITHDRAWAL_STATUS_FAILED,
+	store.WithdrawalRefused:  pb.WithdrawalStatus_WITHDRAWAL_STATUS_REFUSED,
+	store.WithdrawalAwaiting: pb.WithdrawalStatus_WITHDRAWAL_STATUS_AWAITING_APPROVAL,
+	store.WithdrawalBound:    pb.WithdrawalStatus_WITHDRAWAL_STATUS_RECEIVED,
+	store.WithdrawalSigning:  pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNING,
+	store.WithdrawalSigned:   pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED,
+	store.WithdrawalFailed:   pb.WithdrawalStatus_WITHDRAWAL_STATUS_FAILED,
 }
 
-func withdrawalProto(w *store.Withdrawal) *pb.Withdrawal {
-	in, _ := intentFromBytes(w.Intent)
+func (n *Node) withdrawalProto(w *store.Withdrawal) *pb.Withdrawal {
+	in, _ := bitcoin.ParseCanonical(w.Intent)
 	out := &pb.Withdrawal{
 		Intent: intentProto(in), Status: statusOf[w.Status], Reason: w.Reason, RequestHash: w.Hash, Psbt: w.PSBT,
 		Txid: w.TxID, SignedTx: w.SignedTx, FeeSat: uint64(w.FeeSat), Coordinator: w.Coordinator, Committee: w.Committee,
 		CreatedAt: timestamppb.New(w.CreatedAt), UpdatedAt: timestamppb.New(w.UpdatedAt), DestinationLabel: w.Label,
+		IntentSignature: w.IntentSignature, PolicyHash: w.PolicyHash, PolicyVersion: w.PolicyVersion, Originator: w.Originator,
+		Approval: n.approvalState(w),
 	}
 	if w.Rule != "" {
 		out.Rules = []string{w.Rule}
@@ -662,5 +680,5 @@ func intentProto(in bitcoin.Intent) *pb.WithdrawalIntent {
 		}
 	}
 	return &pb.WithdrawalIntent{WithdrawalId: in.WithdrawalID, WalletId: in.WalletID, Network: network, Asset: in.Asset,
-		Destination: in.Destination, AmountSat: uint64(in.Amount), FeeCapSat: uint64(in.FeeCap)}
+		Destination: in.Destination, AmountSat: uint64(in.Amount), FeeCapSat: uint64(in.FeeCap), RequestedBy: in.RequestedBy}
 }

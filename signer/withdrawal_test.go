@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"google.golang.org/grpc/codes"
@@ -39,29 +38,59 @@ var (
 	}()
 )
 
-// writePolicy gives every node the same policy for a wallet.
-func (c *testCluster) writePolicy(t *testing.T, walletID string, rules policy.WalletRules) {
+// writePolicy makes the next policy version, with rules for a wallet,
+// signed by officers Alice and Bob, and submits it to every node, as
+// officers do.
+func (c *testCluster) writePolicy(t testing.TB, walletID string, rules policy.WalletRules) *policy.Bundle {
 	t.Helper()
-	raw, err := json.MarshalIndent(map[string]any{"version": 1, "wallets": map[string]any{walletID: rules}}, "", "  ")
+	raw := c.nextPolicy(t, func(b *policy.Bundle) { b.Wallets[walletID] = &rules })
+	sigs := policytest.SignBundle(t, raw, policytest.Alice, policytest.Bob)
+	for _, id := range c.ids {
+		if _, err := c.submitPolicy(id, raw, sigs); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	b, err := policy.ParseBundle(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.ParseFile(raw); err != nil {
+	return b
+}
+
+// nextPolicy is the bundle in force on the first node, version one up,
+// changed by edit.
+func (c *testCluster) nextPolicy(t testing.TB, edit func(b *policy.Bundle)) []byte {
+	t.Helper()
+	cur, err := c.nodes[c.ids[0]].node.policyInForce()
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range c.ids {
-		p := filepath.Join(c.dir, "nodes", id, "policy.json")
-		if err := os.WriteFile(p, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		c.nodes[id].cfg.PolicyFile = p // read afresh by every decision
+	var b policy.Bundle
+	if err := json.Unmarshal(cur.Raw(), &b); err != nil {
+		t.Fatal(err)
 	}
+	b.Version++
+	if b.Wallets == nil {
+		b.Wallets = map[string]*policy.WalletRules{}
+	}
+	edit(&b)
+	return policytest.Marshal(t, b)
+}
+
+func (c *testCluster) submitPolicy(node string, raw []byte, sigs []policy.Signature) (*pb.SubmitPolicyResponse, error) {
+	req := &pb.SubmitPolicyRequest{Bundle: raw}
+	for _, s := range sigs {
+		req.Signatures = append(req.Signatures, &pb.BundleSignature{Officer: s.Officer, Signature: s.Signature})
+	}
+	return pb.NewOfficerServiceClient(c.dial(node, pki.RoleOfficer)).SubmitPolicy(context.Background(), req)
 }
 
 func coldRules() policy.WalletRules {
 	return policy.WalletRules{
+		Name: "cold", Network: bitcoin.Regtest, Role: policy.RoleCold,
 		Destinations: []policy.Destination{{Address: allowedDest, Label: "exchange cold storage"}},
-		MaxAmountSat: 100_000_000, DailyCapSat: 250_000_000, MaxFeeSat: 100_000,
+		MaxAmountSat: 100_000_000, DailyCapSat: 250_000_000, WeeklyCapSat: 500_000_000, MaxFeeSat: 100_000,
+		Originators: []policy.Originator{policytest.Ledger.Originator()},
 	}
 }
 
@@ -112,9 +141,14 @@ func (c *testCluster) build(t *testing.T, in bitcoin.Intent, utxos []bitcoin.UTX
 	return raw
 }
 
+// submit submits a withdrawal whose intent the ledger signed.
 func (c *testCluster) submit(node string, in bitcoin.Intent, psbt []byte) (*pb.Withdrawal, error) {
+	return c.submitSigned(node, in, psbt, policytest.SignIntent(c.t, in, policytest.Ledger))
+}
+
+func (c *testCluster) submitSigned(node string, in bitcoin.Intent, psbt, sig []byte) (*pb.Withdrawal, error) {
 	resp, err := pb.NewWithdrawalServiceClient(c.dial(node, pki.RoleBackend)).SubmitWithdrawal(context.Background(),
-		&pb.SubmitWithdrawalRequest{Intent: intentProto(in), Psbt: psbt})
+		&pb.SubmitWithdrawalRequest{Intent: intentProto(in), Psbt: psbt, IntentSignature: sig})
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func init() {
 		initCommand, devCommand, statusCommand, walletCreateCommand, walletListCommand,
 		walletShowCommand, addressCommand, poolWaitCommand, fundCommand, withdrawBuildCommand,
 		withdrawSubmitCommand, withdrawShowCommand, withdrawListCommand, withdrawWatchCommand,
-		policyAllowCommand, policyShowCommand,
+		policyProposeCommand, policyShowCommand,
 	}
 }
 

@@ -25,6 +25,9 @@ type clientFlags struct {
 	node    string
 	role    string
 	json    bool
+
+	// withdraw submit's: how the intent is signed
+	originatorKey, intentSignature string
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {

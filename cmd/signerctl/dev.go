@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,9 +11,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/countersign/countersign/hsm"
+	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/signer"
 )
 
@@ -72,11 +76,26 @@ func (c *cli) dev(ctx context.Context, f *shapeFlags, explicit []string, prepara
 	_, err := os.Stat(filepath.Join(f.dir, "cluster.json"))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		var lab string
+		if f.genesis == "" {
+			if lab, err = c.labGenesis(f); err != nil {
+				return err
+			}
+		}
 		m, err := c.createCluster(f)
 		if err != nil {
 			return err
 		}
+		if lab != "" {
+			if err := os.Rename(lab, filepath.Join(f.dir, "lab-keys")); err != nil {
+				return err
+			}
+		}
 		c.printCreated(c.stdout, f, m)
+		if lab != "" {
+			fmt.Fprintf(c.stdout, "\nLab officers alice, bob and carol (any 2 change the policy; group treasury: all three)\n"+
+				"and the ledger that signs intents have key files in %s: for labs only.\n", filepath.Join(f.dir, "lab-keys"))
+		}
 		fmt.Fprintln(c.stdout)
 	case err != nil:
 		return err
@@ -237,3 +256,60 @@ func (lw *lineWriter) prefixed(prefix string) io.Writer {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// labOfficers are the officers of a lab cluster's genesis bundle.
+var labOfficers = []string{"alice", "bob", "carol"}
+
+// labGenesis makes key files for lab officers and the ledger and a genesis
+// bundle signed by the officers, in a new directory beside f.dir (moved
+// into it once the cluster exists), and points f.genesis at the bundle.
+func (c *cli) labGenesis(f *shapeFlags) (string, error) {
+	parent := filepath.Dir(filepath.Clean(f.dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	lab, err := os.MkdirTemp(parent, ".lab-keys-")
+	if err != nil {
+		return "", err
+	}
+	b := policy.Bundle{Format: policy.BundleFormat, Cluster: "lab", Version: 1, Description: "lab cluster genesis: officers only, no wallet",
+		Groups: map[string][]string{"treasury": labOfficers, "security": {"carol"}}, ChangeQuorum: 2, Wallets: map[string]*policy.WalletRules{}}
+	var signers []keys.Signer
+	for _, name := range append(slices.Clone(labOfficers), "ledger") {
+		pub, err := keys.GenerateKeyFile(filepath.Join(lab, name+".key"), name+"@lab")
+		if err != nil {
+			return "", err
+		}
+		if name == "ledger" {
+			continue
+		}
+		b.Officers = append(b.Officers, policy.Officer{Name: name, Key: pub})
+		s, err := keys.LoadKeyFile(filepath.Join(lab, name+".key"))
+		if err != nil {
+			return "", err
+		}
+		signers = append(signers, s)
+	}
+	raw, err := json.MarshalIndent(&b, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	raw = append(raw, '\n')
+	var sigs []policy.Signature
+	for i, s := range signers[:b.ChangeQuorum] {
+		sig, err := s.Sign(keys.NamespacePolicy, raw)
+		if err != nil {
+			return "", err
+		}
+		sigs = append(sigs, policy.Signature{Officer: labOfficers[i], Signature: string(sig)})
+	}
+	sigRaw, err := json.MarshalIndent(sigs, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	f.genesis = filepath.Join(lab, "genesis-policy.json")
+	if err := os.WriteFile(f.genesis, raw, 0o644); err != nil {
+		return "", err
+	}
+	return lab, os.WriteFile(f.genesis+".sigs", sigRaw, 0o644)
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -14,13 +15,14 @@ import (
 
 var initCommand = &command{
 	name:  "init",
-	args:  "[-dir DIR] [-nodes N] [-threshold T] [-base-port P | -addresses LIST] [flags]",
+	args:  "-genesis FILE [-dir DIR] [-nodes N] [-threshold T] [-base-port P | -addresses LIST] [flags]",
 	short: "create a cluster: CA, certificates, sealer keys and node configs",
 	long: `Init writes a new cluster into DIR, which must not exist or be empty: the
 cluster CA, a certificate, sealer key and config for every node, client
 certificates for the backend, officer and auditor roles, and cluster.json, the
-manifest clients read node addresses and certificate pins from. It starts
-nothing: run the nodes with 'signerctl dev' (all in one process, for
+manifest clients read node addresses and certificate pins from, and the
+cluster's first policy bundle: -genesis FILE, signed by a quorum of its own
+officers in FILE.sigs ('officer policy sign FILE'). It starts nothing: run the nodes with 'signerctl dev' (all in one process, for
 development) or one 'signerd -config DIR/nodes/ID/config.json' per host.
 
 Keys are written with mode 0600. The CA key (DIR/ca-key.pem) issues every
@@ -65,6 +67,7 @@ type shapeFlags struct {
 	metricsBasePort int
 	pool            int
 	passphraseEnv   string
+	genesis         string
 }
 
 func (f *shapeFlags) register(fs *flag.FlagSet) {
@@ -75,13 +78,14 @@ func (f *shapeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addresses, "addresses", "", "the nodes' gRPC `host:port` list, comma-separated, instead of -base-port")
 	fs.IntVar(&f.metricsBasePort, "metrics-base-port", 0, "serve Prometheus metrics on 127.0.0.1 from this `port` up; 0: no metrics")
 	fs.IntVar(&f.pool, "pool", signer.DefaultPoolSize, "pre-parameter sets each node keeps ready (1 to 64)")
+	fs.StringVar(&f.genesis, "genesis", "", "the cluster's first policy bundle `file`, with its officers' signatures in FILE.sigs")
 	fs.StringVar(&f.passphraseEnv, "passphrase-env", "", "protect the sealer keys with the passphrase in this environment `variable`; nodes then read it from "+signer.PassphraseEnv)
 }
 
 // isShapeFlag reports whether a flag name is one of shapeFlags.
 func isShapeFlag(name string) bool {
 	switch name {
-	case "nodes", "threshold", "base-port", "addresses", "metrics-base-port", "pool", "passphrase-env":
+	case "nodes", "threshold", "base-port", "addresses", "metrics-base-port", "pool", "passphrase-env", "genesis":
 		return true
 	}
 	return false
@@ -128,9 +132,19 @@ func (c *cli) createCluster(f *shapeFlags) (*signer.Manifest, error) {
 		}
 		o.Passphrase = []byte(pass)
 	}
+	if f.genesis == "" {
+		return nil, usagef("-genesis is required: the cluster's first policy bundle, signed by its officers")
+	}
+	var err error
+	if o.Genesis, err = os.ReadFile(f.genesis); err != nil {
+		return nil, withHint(err, "-genesis names the first policy bundle; officers sign it with 'officer policy sign'")
+	}
+	if o.GenesisSignatures, err = os.ReadFile(f.genesis + ".sigs"); err != nil {
+		return nil, withHint(err, "the officers' signatures of %s belong in %s.sigs ('officer policy sign %s')", f.genesis, f.genesis, f.genesis)
+	}
 	m, err := signer.CreateCluster(f.dir, o)
 	if err != nil {
-		return nil, withHint(err, "choose an empty -dir; init never overwrites a cluster")
+		return nil, withHint(err, "choose an empty -dir and a genesis bundle signed by a quorum of its officers")
 	}
 	return m, nil
 }

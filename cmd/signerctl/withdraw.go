@@ -20,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"google.golang.org/grpc/codes"
 )
@@ -126,6 +127,8 @@ output.`,
 		signedOut := fs.String("signed-out", "", "with -follow: write the signed transaction, hex, to this `file`")
 		yes := fs.Bool("yes", false, "submit without asking for confirmation")
 		timeout := fs.Duration("timeout", 10*time.Minute, "with -follow: give up following after this long")
+		fs.StringVar(&cf.originatorKey, "originator-key", "", "sign the intent with this originating system's key `file` (as the exchange ledger would)")
+		fs.StringVar(&cf.intentSignature, "intent-signature", "", "the originating system's signature of the intent, an armored SSH signature `file`")
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
@@ -250,10 +253,11 @@ type intentJSON struct {
 	Destination  string `json:"destination"`
 	AmountSat    int64  `json:"amount_sat"`
 	FeeCapSat    int64  `json:"fee_cap_sat"`
+	RequestedBy  string `json:"requested_by,omitempty"`
 }
 
 func intentToJSON(in bitcoin.Intent) intentJSON {
-	return intentJSON{in.WithdrawalID, in.WalletID, string(in.Network), in.Asset, in.Destination, in.Amount, in.FeeCap}
+	return intentJSON{in.WithdrawalID, in.WalletID, string(in.Network), in.Asset, in.Destination, in.Amount, in.FeeCap, in.RequestedBy}
 }
 
 // maxIntentFile bounds an intent file.
@@ -281,8 +285,28 @@ func readIntent(path string) (bitcoin.Intent, network, error) {
 	if j.AmountSat < 1 || j.FeeCapSat < 1 {
 		return bitcoin.Intent{}, network{}, fmt.Errorf("%s: amount_sat and fee_cap_sat must be positive", path)
 	}
-	in := bitcoin.Intent{WithdrawalID: j.WithdrawalID, WalletID: j.WalletID, Network: n.btc, Asset: j.Asset, Destination: j.Destination, Amount: j.AmountSat, FeeCap: j.FeeCapSat}
+	in := bitcoin.Intent{WithdrawalID: j.WithdrawalID, WalletID: j.WalletID, Network: n.btc, Asset: j.Asset, Destination: j.Destination,
+		Amount: j.AmountSat, FeeCap: j.FeeCapSat, RequestedBy: j.RequestedBy}
 	return in, n, nil
+}
+
+// intentSignature is the originating system's signature of the intent:
+// made now with -originator-key, read from -intent-signature, or none
+// (which every node refuses).
+func intentSignature(cf *clientFlags, in bitcoin.Intent) ([]byte, error) {
+	switch {
+	case cf.originatorKey != "" && cf.intentSignature != "":
+		return nil, usagef("-originator-key and -intent-signature exclude each other")
+	case cf.originatorKey != "":
+		s, err := keys.LoadKeyFile(cf.originatorKey)
+		if err != nil {
+			return nil, err
+		}
+		return s.Sign(keys.NamespaceIntent, in.Canonical())
+	case cf.intentSignature != "":
+		return readFileMax(cf.intentSignature, keys.MaxSignatureSize)
+	}
+	return nil, nil
 }
 
 // psbtMagic starts every PSBT; base64 of it is "cHNidP8".
@@ -386,6 +410,10 @@ func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, p
 	if err != nil {
 		return err
 	}
+	sig, err := intentSignature(cf, in)
+	if err != nil {
+		return err
+	}
 	progress := c.stdout
 	if cf.json {
 		progress = c.stderr
@@ -407,7 +435,7 @@ func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, p
 	defer client.Close()
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	resp, err := client.withdrawals.SubmitWithdrawal(cctx, &pb.SubmitWithdrawalRequest{Intent: intentProto(in, n), Psbt: raw})
+	resp, err := client.withdrawals.SubmitWithdrawal(cctx, &pb.SubmitWithdrawalRequest{Intent: intentProto(in, n), Psbt: raw, IntentSignature: sig})
 	cancel()
 	if err != nil {
 		return c.submitFailed(ctx, cf, client, in.WithdrawalID, callFailed(ctx, "withdraw submit", client, cl.role, err))
@@ -820,5 +848,5 @@ func statusLine(w *pb.Withdrawal) string {
 
 func intentProto(in bitcoin.Intent, n network) *pb.WithdrawalIntent {
 	return &pb.WithdrawalIntent{WithdrawalId: in.WithdrawalID, WalletId: in.WalletID, Network: n.value, Asset: in.Asset,
-		Destination: in.Destination, AmountSat: uint64(in.Amount), FeeCapSat: uint64(in.FeeCap)}
+		Destination: in.Destination, AmountSat: uint64(in.Amount), FeeCapSat: uint64(in.FeeCap), RequestedBy: in.RequestedBy}
 }

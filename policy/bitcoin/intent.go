@@ -30,6 +30,10 @@ type Intent struct {
 	// FeeCap is the greatest fee the backend accepts, in satoshis,
 	// 1..[MaxSatoshi].
 	FeeCap int64
+	// RequestedBy optionally names the officer who asked for the
+	// withdrawal, spelled as WithdrawalID; that officer's approval never
+	// counts for it.
+	RequestedBy string
 }
 
 // destination is an intent's destination, decoded.
@@ -50,6 +54,9 @@ func (in *Intent) check() (destination, *Refusal) {
 	params, err := ParamsFor(in.Network)
 	if err != nil {
 		return destination{}, refuse(RuleIntentNetwork, "%v", err)
+	}
+	if in.RequestedBy != "" && !validID(in.RequestedBy) {
+		return destination{}, refuse(RuleIntentRequestedBy, "requested_by %s is not 1 to %d of [A-Za-z0-9._:-]", quote(in.RequestedBy), MaxWithdrawalIDLen)
 	}
 	if in.Asset != Asset {
 		return destination{}, refuse(RuleIntentAsset, "asset %s, want %q", quote(in.Asset), Asset)

@@ -34,6 +34,10 @@ const (
 	// id.
 	MaxWithdrawalIDLen = 64
 
+	// maxCanonicalIntent is the greatest length of an intent's canonical
+	// bytes: far above what valid fields make.
+	maxCanonicalIntent = 4096
+
 	// LockTimeThreshold is the least lock time that Bitcoin reads as a
 	// Unix time rather than a block height.
 	LockTimeThreshold = 500_000_000

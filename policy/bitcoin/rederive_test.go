@@ -439,6 +439,7 @@ var adversarialCases = []struct {
 	{name: "fee cap zero", want: bitcoin.RuleIntentFeeCap, edit: func(a *adversary) { a.in.FeeCap = 0 }},
 	{name: "asset not BTC", want: bitcoin.RuleIntentAsset, edit: func(a *adversary) { a.in.Asset = "btc" }},
 	{name: "unknown network", want: bitcoin.RuleIntentNetwork, edit: func(a *adversary) { a.in.Network = "testnet4" }},
+	{name: "requested_by with a space", want: bitcoin.RuleIntentRequestedBy, edit: func(a *adversary) { a.in.RequestedBy = "alice smith" }},
 	{name: "withdrawal id empty", want: bitcoin.RuleIntentWithdrawalID, edit: func(a *adversary) { a.in.WithdrawalID = "" }},
 	{name: "withdrawal id with a slash", want: bitcoin.RuleIntentWithdrawalID, edit: func(a *adversary) { a.in.WithdrawalID = "wd/1" }},
 	{name: "withdrawal id too long", want: bitcoin.RuleIntentWithdrawalID, edit: func(a *adversary) {

@@ -22,6 +22,7 @@ import (
 //	intent.withdrawal_id                 the withdrawal id is not 1 to 64 of [A-Za-z0-9._:-]
 //	intent.wallet_id                     the wallet id is not 1 to 64 of [A-Za-z0-9._:-]
 //	intent.network                       the network is unknown
+//	intent.requested_by                  the requesting officer is not 1 to 64 of [A-Za-z0-9._:-]
 //	intent.asset                         the asset is not "BTC"
 //	intent.amount                        the amount is not in 1..21e14 sats
 //	intent.fee_cap                       the fee cap is not in 1..21e14 sats
@@ -82,6 +83,7 @@ const (
 	RuleIntentWithdrawalID        Rule = "intent.withdrawal_id"
 	RuleIntentWalletID            Rule = "intent.wallet_id"
 	RuleIntentNetwork             Rule = "intent.network"
+	RuleIntentRequestedBy         Rule = "intent.requested_by"
 	RuleIntentAsset               Rule = "intent.asset"
 	RuleIntentAmount              Rule = "intent.amount"
 	RuleIntentFeeCap              Rule = "intent.fee_cap"
@@ -143,7 +145,7 @@ const (
 func Rules() []Rule {
 	return []Rule{
 		RuleLimitsInvalid, RuleWalletKey,
-		RuleIntentWithdrawalID, RuleIntentWalletID, RuleIntentNetwork, RuleIntentAsset,
+		RuleIntentWithdrawalID, RuleIntentWalletID, RuleIntentNetwork, RuleIntentRequestedBy, RuleIntentAsset,
 		RuleIntentAmount, RuleIntentFeeCap, RuleIntentDestinationInvalid,
 		RuleIntentDestinationNetwork, RuleIntentDestinationType, RuleIntentDestinationSpelling,
 		RulePSBTTooLarge, RulePSBTMalformed, RulePSBTUnknown, RulePSBTSigned,

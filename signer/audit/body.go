@@ -148,6 +148,9 @@ type WithdrawalReceived struct {
 	Intent       json.RawMessage `json:"intent"`
 	PSBT         []byte          `json:"psbt"` // base64 in JSON
 	From         string          `json:"from"` // the caller: backend identity or coordinating node
+	// IntentSignature is the originating system's armored SSH signature
+	// over Intent.
+	IntentSignature string `json:"intent_signature,omitempty"`
 }
 
 // WithdrawalDecided is the body of KindWithdrawalDecided.
@@ -162,6 +165,20 @@ type WithdrawalDecided struct {
 	TxID         string   `json:"txid,omitempty"`
 	FeeSat       int64    `json:"fee_sat,omitempty"`
 	OutflowSat   int64    `json:"outflow_sat,omitempty"`
+	// PolicyVersion is the version of the bundle PolicyHash names.
+	PolicyVersion int64 `json:"policy_version,omitempty"`
+	// Originator names the system whose signature the intent carries.
+	Originator string `json:"originator,omitempty"`
+	// SpentDaySat and SpentWeekSat are the wallet's outflow over the
+	// rolling 24 hours and 7 days before the decision (the record's time),
+	// this withdrawal excluded, by this node's committed history.
+	SpentDaySat  int64 `json:"spent_day_sat,omitempty"`
+	SpentWeekSat int64 `json:"spent_week_sat,omitempty"`
+	// Approvals required before signing: that many officers of
+	// ApprovalGroup (the tier starting at TierMinAmountSat); 0 if none.
+	Approvals        int    `json:"approvals,omitempty"`
+	ApprovalGroup    string `json:"approval_group,omitempty"`
+	TierMinAmountSat int64  `json:"tier_min_amount_sat,omitempty"`
 }
 
 // WithdrawalConflict is the body of KindWithdrawalConflict.
@@ -185,4 +202,62 @@ type WithdrawalSigned struct {
 type WithdrawalFailed struct {
 	WithdrawalID string `json:"withdrawal_id"`
 	Reason       string `json:"reason"`
+}
+
+// WithdrawalApproval is the body of KindWithdrawalApproval.
+type WithdrawalApproval struct {
+	WithdrawalID string `json:"withdrawal_id"`
+	Officer      string `json:"officer"`
+	Verdict      string `json:"verdict"`   // approve or reject, as the statement says
+	Statement    string `json:"statement"` // the exact bytes signed
+	Signature    string `json:"signature"` // armored SSH signature
+	Counted      bool   `json:"counted"`
+	// Problem is why it does not count (a stable approval.* code and a
+	// reason); empty when it counts.
+	Problem string `json:"problem,omitempty"`
+	From    string `json:"from"` // who delivered it: an officer client or a coordinating node
+}
+
+// WithdrawalApproved is the body of KindWithdrawalApproved.
+type WithdrawalApproved struct {
+	WithdrawalID string   `json:"withdrawal_id"`
+	Approvers    []string `json:"approvers"`
+}
+
+// WithdrawalRejected is the body of KindWithdrawalRejected.
+type WithdrawalRejected struct {
+	WithdrawalID string `json:"withdrawal_id"`
+	Officer      string `json:"officer"`
+	Reason       string `json:"reason"`
+}
+
+// PolicySignature is one officer's signature over a bundle.
+type PolicySignature struct {
+	Officer   string `json:"officer"`
+	Signature string `json:"signature"`
+}
+
+// PolicyAccepted is the body of KindPolicyAccepted. Bundle holds the exact
+// bytes officers signed, so a replay can re-evaluate every decision under
+// the bundle then in force.
+type PolicyAccepted struct {
+	Version    int64             `json:"version"`
+	Hash       string            `json:"hash"`   // hex SHA-256 of Bundle
+	Bundle     []byte            `json:"bundle"` // base64 in JSON
+	Signatures []PolicySignature `json:"signatures"`
+	// SignedBy are the officers whose signatures counted, under the
+	// bundle in force before (or this one's own, for the first).
+	SignedBy []string `json:"signed_by"`
+	// Previous is the hash of the bundle this one replaced; empty for the
+	// first bundle, installed when the cluster was created.
+	Previous string `json:"previous,omitempty"`
+	From     string `json:"from"`
+}
+
+// PolicyRefused is the body of KindPolicyRefused.
+type PolicyRefused struct {
+	Hash    string `json:"hash"` // hex SHA-256 of the offered bytes
+	Version int64  `json:"version,omitempty"`
+	Reason  string `json:"reason"`
+	From    string `json:"from"`
 }

@@ -104,6 +104,16 @@ digits 0-9 and '_'. Kinds known today:
 	session.aborted   a session aborted, naming culprits if known (SessionAborted)
 	call.refused      an RPC was refused (CallRefused)
 	peer.head         the head of a peer's log, seen during a session (PeerHead)
+	withdrawal.received  a withdrawal as it arrived (WithdrawalReceived)
+	withdrawal.decided   the node's decision on it (WithdrawalDecided)
+	withdrawal.conflict  alert: an id offered with another request (WithdrawalConflict)
+	withdrawal.approval  an officer's approval or rejection, counted or not (WithdrawalApproval)
+	withdrawal.approved  the approvals reached the tier's quorum (WithdrawalApproved)
+	withdrawal.rejected  an officer's rejection ended the withdrawal (WithdrawalRejected)
+	withdrawal.signed    the withdrawal was signed (WithdrawalSigned)
+	withdrawal.failed    it could not be signed (WithdrawalFailed)
+	policy.accepted      a policy bundle was accepted, in full (PolicyAccepted)
+	policy.refused       alert: a policy bundle was offered and refused (PolicyRefused)
 
 The log format does not depend on the kind: a decoder and a verifier accept
 any valid kind, including kinds added after they were written.

@@ -46,6 +46,21 @@ const (
 	// KindWithdrawalFailed records a withdrawal that could not be signed;
 	// its body is a WithdrawalFailed.
 	KindWithdrawalFailed Kind = "withdrawal.failed"
+	// KindWithdrawalApproval records an officer's approval or rejection as
+	// received, and whether it counted; its body is a WithdrawalApproval.
+	KindWithdrawalApproval Kind = "withdrawal.approval"
+	// KindWithdrawalApproved records that a withdrawal's approvals reached
+	// its tier's quorum; its body is a WithdrawalApproved.
+	KindWithdrawalApproved Kind = "withdrawal.approved"
+	// KindWithdrawalRejected records that an officer's rejection ended a
+	// withdrawal; its body is a WithdrawalRejected.
+	KindWithdrawalRejected Kind = "withdrawal.rejected"
+	// KindPolicyAccepted records a policy bundle the node accepted, bytes
+	// and signatures in full; its body is a PolicyAccepted.
+	KindPolicyAccepted Kind = "policy.accepted"
+	// KindPolicyRefused is an alert: a policy bundle was offered and
+	// refused; its body is a PolicyRefused.
+	KindPolicyRefused Kind = "policy.refused"
 )
 
 // Valid reports whether k is a well-formed kind: MinKind to MaxKind bytes,

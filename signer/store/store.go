@@ -36,6 +36,7 @@ var (
 	bucketPreParams = []byte("preparams")
 	bucketAudit     = []byte("audit")
 	bucketWithdraw  = []byte("withdrawals")
+	bucketPolicy    = []byte("policy")
 )
 
 // Sentinel errors.
@@ -98,7 +99,7 @@ func Open(path string, key crypto.Signer, genesis audit.Genesis, now func() time
 	}
 	s := &Store{db: db, key: key, now: now}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketWallets, bucketShares, bucketPreParams, bucketAudit, bucketWithdraw} {
+		for _, b := range [][]byte{bucketWallets, bucketShares, bucketPreParams, bucketAudit, bucketWithdraw, bucketPolicy} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

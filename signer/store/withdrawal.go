@@ -14,10 +14,13 @@ type WithdrawalStatus string
 
 // Statuses. A coordinator's withdrawal goes signing -> signed | failed; a
 // member's is bound (it decided to allow it and bound the id) until it
-// signs. A refused withdrawal keeps its id bound to the refused request.
+// signs. Either waits in awaiting while the policy requires officers'
+// approvals it does not have yet; a rejection makes it refused. A refused
+// withdrawal keeps its id bound to the refused request.
 const (
-	WithdrawalRefused WithdrawalStatus = "refused"
-	WithdrawalBound   WithdrawalStatus = "bound"
+	WithdrawalRefused  WithdrawalStatus = "refused"
+	WithdrawalAwaiting WithdrawalStatus = "awaiting"
+	WithdrawalBound    WithdrawalStatus = "bound"
 	WithdrawalSigning WithdrawalStatus = "signing"
 	WithdrawalSigned  WithdrawalStatus = "signed"
 	WithdrawalFailed  WithdrawalStatus = "failed"
@@ -46,6 +49,29 @@ type Withdrawal struct {
 	PolicyHash  []byte           `json:"policy_hash,omitempty"`
 	CreatedAt   time.Time        `json:"created_at"`
 	UpdatedAt   time.Time        `json:"updated_at"`
+
+	IntentSignature []byte `json:"intent_signature,omitempty"`
+	PolicyVersion   int64  `json:"policy_version,omitempty"`
+	Originator      string `json:"originator,omitempty"`
+	// Tier is the approval the decision required; nil if none.
+	Tier *Tier `json:"tier,omitempty"`
+	// Approvals are every approval and rejection received, in order.
+	Approvals []Approval `json:"approvals,omitempty"`
+}
+
+// Tier is an approval requirement: Approvals officers of Group.
+type Tier struct {
+	MinAmountSat int64  `json:"min_amount_sat"`
+	Approvals    int    `json:"approvals"`
+	Group        string `json:"group"`
+}
+
+// Approval is an officer's signed approval or rejection as received.
+type Approval struct {
+	Officer    string    `json:"officer"`
+	Statement  []byte    `json:"statement"`
+	Signature  []byte    `json:"signature"`
+	ReceivedAt time.Time `json:"received_at"`
 }
 
 // Final reports whether the withdrawal can no longer change.
@@ -146,7 +172,8 @@ func (s *Store) Withdrawals(walletID string, limit int) ([]*Withdrawal, error) {
 
 // Outflow sums what withdrawals of a wallet that this node allowed since a
 // time take from it (amounts and fees), except the withdrawal exclude.
-// Refused and failed withdrawals take nothing.
+// Refused (or rejected) and failed withdrawals take nothing; one awaiting
+// approval does.
 func (s *Store) Outflow(walletID string, since time.Time, exclude string) (int64, error) {
 	var sum int64
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -156,7 +183,7 @@ func (s *Store) Outflow(walletID string, since time.Time, exclude string) (int64
 				return err
 			}
 			if w.WalletID == walletID && string(k) != exclude && !w.CreatedAt.Before(since) &&
-				(w.Status == WithdrawalBound || w.Status == WithdrawalSigning || w.Status == WithdrawalSigned) {
+				(w.Status == WithdrawalAwaiting || w.Status == WithdrawalBound || w.Status == WithdrawalSigning || w.Status == WithdrawalSigned) {
 				sum += w.OutflowSat
 			}
 			return nil

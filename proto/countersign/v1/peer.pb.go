@@ -77,11 +77,13 @@ func (WalletState) EnumDescriptor() ([]byte, []int) {
 }
 
 type BindRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Intent        *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
-	Psbt          []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Intent *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	Psbt   []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	// The originating system's signature over the intent.
+	IntentSignature []byte `protobuf:"bytes,3,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *BindRequest) Reset() {
@@ -124,6 +126,13 @@ func (x *BindRequest) GetIntent() *WithdrawalIntent {
 func (x *BindRequest) GetPsbt() []byte {
 	if x != nil {
 		return x.Psbt
+	}
+	return nil
+}
+
+func (x *BindRequest) GetIntentSignature() []byte {
+	if x != nil {
+		return x.IntentSignature
 	}
 	return nil
 }
@@ -494,9 +503,15 @@ func (*SigningRequest_Withdrawal) isSigningRequest_Kind() {}
 // digests from the intent and transaction and checks them against its own
 // policy and its own binding of the withdrawal id.
 type WithdrawalRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Intent        *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
-	Psbt          []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Intent *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	Psbt   []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	// The originating system's signature over the intent.
+	IntentSignature []byte `protobuf:"bytes,3,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
+	// The officers' approvals the coordinator holds. Each member verifies
+	// each one itself; they are self-authenticating, so carrying them only
+	// spares a member that missed one from refusing.
+	Approvals     []*Approval `protobuf:"bytes,4,rep,name=approvals,proto3" json:"approvals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -541,6 +556,20 @@ func (x *WithdrawalRequest) GetIntent() *WithdrawalIntent {
 func (x *WithdrawalRequest) GetPsbt() []byte {
 	if x != nil {
 		return x.Psbt
+	}
+	return nil
+}
+
+func (x *WithdrawalRequest) GetIntentSignature() []byte {
+	if x != nil {
+		return x.IntentSignature
+	}
+	return nil
+}
+
+func (x *WithdrawalRequest) GetApprovals() []*Approval {
+	if x != nil {
+		return x.Approvals
 	}
 	return nil
 }
@@ -1381,10 +1410,11 @@ var File_countersign_v1_peer_proto protoreflect.FileDescriptor
 
 const file_countersign_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x19countersign/v1/peer.proto\x12\x0ecountersign.v1\x1a\x1fcountersign/v1/withdrawal.proto\"[\n" +
+	"\x19countersign/v1/peer.proto\x12\x0ecountersign.v1\x1a\x1fcountersign/v1/withdrawal.proto\"\x86\x01\n" +
 	"\vBindRequest\x128\n" +
 	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
-	"\x04psbt\x18\x02 \x01(\fR\x04psbt\"Q\n" +
+	"\x04psbt\x18\x02 \x01(\fR\x04psbt\x12)\n" +
+	"\x10intent_signature\x18\x03 \x01(\fR\x0fintentSignature\"Q\n" +
 	"\fBindResponse\x12!\n" +
 	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x12\x1e\n" +
 	"\n" +
@@ -1411,10 +1441,12 @@ const file_countersign_v1_peer_proto_rawDesc = "" +
 	"\n" +
 	"withdrawal\x18\x02 \x01(\v2!.countersign.v1.WithdrawalRequestH\x00R\n" +
 	"withdrawalB\x06\n" +
-	"\x04kind\"a\n" +
+	"\x04kind\"\xc4\x01\n" +
 	"\x11WithdrawalRequest\x128\n" +
 	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
-	"\x04psbt\x18\x02 \x01(\fR\x04psbt\"<\n" +
+	"\x04psbt\x18\x02 \x01(\fR\x04psbt\x12)\n" +
+	"\x10intent_signature\x18\x03 \x01(\fR\x0fintentSignature\x126\n" +
+	"\tapprovals\x18\x04 \x03(\v2\x18.countersign.v1.ApprovalR\tapprovals\"<\n" +
 	"\bSelfTest\x12\x1c\n" +
 	"\tchallenge\x18\x01 \x01(\fR\tchallenge\x12\x12\n" +
 	"\x04path\x18\x02 \x03(\rR\x04path\"\x11\n" +
@@ -1517,6 +1549,7 @@ var file_countersign_v1_peer_proto_goTypes = []any{
 	(*GetWalletStateRequest)(nil),  // 21: countersign.v1.GetWalletStateRequest
 	(*GetWalletStateResponse)(nil), // 22: countersign.v1.GetWalletStateResponse
 	(*WithdrawalIntent)(nil),       // 23: countersign.v1.WithdrawalIntent
+	(*Approval)(nil),               // 24: countersign.v1.Approval
 }
 var file_countersign_v1_peer_proto_depIdxs = []int32{
 	23, // 0: countersign.v1.BindRequest.intent:type_name -> countersign.v1.WithdrawalIntent
@@ -1526,30 +1559,31 @@ var file_countersign_v1_peer_proto_depIdxs = []int32{
 	8,  // 4: countersign.v1.SigningRequest.self_test:type_name -> countersign.v1.SelfTest
 	7,  // 5: countersign.v1.SigningRequest.withdrawal:type_name -> countersign.v1.WithdrawalRequest
 	23, // 6: countersign.v1.WithdrawalRequest.intent:type_name -> countersign.v1.WithdrawalIntent
-	12, // 7: countersign.v1.RunResponse.keygen:type_name -> countersign.v1.KeygenOutcome
-	13, // 8: countersign.v1.RunResponse.signing:type_name -> countersign.v1.SigningOutcome
-	14, // 9: countersign.v1.RunResponse.aborted:type_name -> countersign.v1.Aborted
-	16, // 10: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
-	17, // 11: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
-	14, // 12: countersign.v1.DeliverRequest.abort:type_name -> countersign.v1.Aborted
-	0,  // 13: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
-	3,  // 14: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
-	10, // 15: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
-	15, // 16: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
-	19, // 17: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
-	21, // 18: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
-	1,  // 19: countersign.v1.PeerService.Bind:input_type -> countersign.v1.BindRequest
-	9,  // 20: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
-	11, // 21: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
-	18, // 22: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
-	20, // 23: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
-	22, // 24: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
-	2,  // 25: countersign.v1.PeerService.Bind:output_type -> countersign.v1.BindResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	24, // 7: countersign.v1.WithdrawalRequest.approvals:type_name -> countersign.v1.Approval
+	12, // 8: countersign.v1.RunResponse.keygen:type_name -> countersign.v1.KeygenOutcome
+	13, // 9: countersign.v1.RunResponse.signing:type_name -> countersign.v1.SigningOutcome
+	14, // 10: countersign.v1.RunResponse.aborted:type_name -> countersign.v1.Aborted
+	16, // 11: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
+	17, // 12: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
+	14, // 13: countersign.v1.DeliverRequest.abort:type_name -> countersign.v1.Aborted
+	0,  // 14: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
+	3,  // 15: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
+	10, // 16: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
+	15, // 17: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
+	19, // 18: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
+	21, // 19: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
+	1,  // 20: countersign.v1.PeerService.Bind:input_type -> countersign.v1.BindRequest
+	9,  // 21: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
+	11, // 22: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
+	18, // 23: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
+	20, // 24: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
+	22, // 25: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
+	2,  // 26: countersign.v1.PeerService.Bind:output_type -> countersign.v1.BindResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_countersign_v1_peer_proto_init() }

@@ -91,10 +91,13 @@ type WithdrawalIntent struct {
 	WalletId     string  `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
 	Network      Network `protobuf:"varint,3,opt,name=network,proto3,enum=countersign.v1.Network" json:"network,omitempty"`
 	// "BTC".
-	Asset         string `protobuf:"bytes,4,opt,name=asset,proto3" json:"asset,omitempty"`
-	Destination   string `protobuf:"bytes,5,opt,name=destination,proto3" json:"destination,omitempty"`
-	AmountSat     uint64 `protobuf:"varint,6,opt,name=amount_sat,json=amountSat,proto3" json:"amount_sat,omitempty"`
-	FeeCapSat     uint64 `protobuf:"varint,7,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
+	Asset       string `protobuf:"bytes,4,opt,name=asset,proto3" json:"asset,omitempty"`
+	Destination string `protobuf:"bytes,5,opt,name=destination,proto3" json:"destination,omitempty"`
+	AmountSat   uint64 `protobuf:"varint,6,opt,name=amount_sat,json=amountSat,proto3" json:"amount_sat,omitempty"`
+	FeeCapSat   uint64 `protobuf:"varint,7,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
+	// The officer who asked for the withdrawal, if any; they may not
+	// approve it.
+	RequestedBy   string `protobuf:"bytes,8,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -178,14 +181,25 @@ func (x *WithdrawalIntent) GetFeeCapSat() uint64 {
 	return 0
 }
 
+func (x *WithdrawalIntent) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
 type SubmitWithdrawalRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Intent *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
 	// The unsigned transaction as a PSBT (BIP 174), with the full previous
 	// transaction of every input and the BIP32 path of every wallet key.
-	Psbt          []byte `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Psbt []byte `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	// The originating system's SSH signature (armored, namespace
+	// "countersign-intent") over the intent's canonical bytes. The policy
+	// names, per wallet, whose signatures are accepted.
+	IntentSignature []byte `protobuf:"bytes,3,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SubmitWithdrawalRequest) Reset() {
@@ -228,6 +242,13 @@ func (x *SubmitWithdrawalRequest) GetIntent() *WithdrawalIntent {
 func (x *SubmitWithdrawalRequest) GetPsbt() []byte {
 	if x != nil {
 		return x.Psbt
+	}
+	return nil
+}
+
+func (x *SubmitWithdrawalRequest) GetIntentSignature() []byte {
+	if x != nil {
+		return x.IntentSignature
 	}
 	return nil
 }
@@ -297,8 +318,16 @@ type Withdrawal struct {
 	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// The label of the destination in the policy's allowlist, if any.
 	DestinationLabel string `protobuf:"bytes,14,opt,name=destination_label,json=destinationLabel,proto3" json:"destination_label,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	IntentSignature  []byte `protobuf:"bytes,15,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
+	// The policy bundle the withdrawal was decided under.
+	PolicyHash    []byte `protobuf:"bytes,16,opt,name=policy_hash,json=policyHash,proto3" json:"policy_hash,omitempty"`
+	PolicyVersion int64  `protobuf:"varint,17,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	// What approval the withdrawal needs, and has; unset if it needs none.
+	Approval *ApprovalState `protobuf:"bytes,18,opt,name=approval,proto3" json:"approval,omitempty"`
+	// The originating system whose signature the intent carries.
+	Originator    string `protobuf:"bytes,19,opt,name=originator,proto3" json:"originator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Withdrawal) Reset() {
@@ -429,6 +458,194 @@ func (x *Withdrawal) GetDestinationLabel() string {
 	return ""
 }
 
+func (x *Withdrawal) GetIntentSignature() []byte {
+	if x != nil {
+		return x.IntentSignature
+	}
+	return nil
+}
+
+func (x *Withdrawal) GetPolicyHash() []byte {
+	if x != nil {
+		return x.PolicyHash
+	}
+	return nil
+}
+
+func (x *Withdrawal) GetPolicyVersion() int64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *Withdrawal) GetApproval() *ApprovalState {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
+func (x *Withdrawal) GetOriginator() string {
+	if x != nil {
+		return x.Originator
+	}
+	return ""
+}
+
+// An officer's signed approval or rejection of one withdrawal.
+type Approval struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Officer string                 `protobuf:"bytes,1,opt,name=officer,proto3" json:"officer,omitempty"`
+	// The statement the officer signed (package policy, Approval.Statement):
+	// verdict, withdrawal id, request hash, txid, policy hash, expiry.
+	Statement []byte `protobuf:"bytes,2,opt,name=statement,proto3" json:"statement,omitempty"`
+	// The officer's SSH signature over statement (armored, namespace
+	// "countersign-approval").
+	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Approval) Reset() {
+	*x = Approval{}
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Approval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Approval) ProtoMessage() {}
+
+func (x *Approval) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Approval.ProtoReflect.Descriptor instead.
+func (*Approval) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Approval) GetOfficer() string {
+	if x != nil {
+		return x.Officer
+	}
+	return ""
+}
+
+func (x *Approval) GetStatement() []byte {
+	if x != nil {
+		return x.Statement
+	}
+	return nil
+}
+
+func (x *Approval) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+type ApprovalState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tier's requirement: approvals from this group.
+	Required         uint32 `protobuf:"varint,1,opt,name=required,proto3" json:"required,omitempty"`
+	Group            string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	TierMinAmountSat uint64 `protobuf:"varint,3,opt,name=tier_min_amount_sat,json=tierMinAmountSat,proto3" json:"tier_min_amount_sat,omitempty"`
+	// Every approval or rejection this node received, counted or not.
+	Approvals []*Approval `protobuf:"bytes,4,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	// The officers whose approvals count now.
+	Approvers []string `protobuf:"bytes,5,rep,name=approvers,proto3" json:"approvers,omitempty"`
+	// Why each approval that does not count does not, keyed by officer.
+	Problems      map[string]string `protobuf:"bytes,6,rep,name=problems,proto3" json:"problems,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalState) Reset() {
+	*x = ApprovalState{}
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalState) ProtoMessage() {}
+
+func (x *ApprovalState) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalState.ProtoReflect.Descriptor instead.
+func (*ApprovalState) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ApprovalState) GetRequired() uint32 {
+	if x != nil {
+		return x.Required
+	}
+	return 0
+}
+
+func (x *ApprovalState) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ApprovalState) GetTierMinAmountSat() uint64 {
+	if x != nil {
+		return x.TierMinAmountSat
+	}
+	return 0
+}
+
+func (x *ApprovalState) GetApprovals() []*Approval {
+	if x != nil {
+		return x.Approvals
+	}
+	return nil
+}
+
+func (x *ApprovalState) GetApprovers() []string {
+	if x != nil {
+		return x.Approvers
+	}
+	return nil
+}
+
+func (x *ApprovalState) GetProblems() map[string]string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
 type GetWithdrawalRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	WithdrawalId  string                 `protobuf:"bytes,1,opt,name=withdrawal_id,json=withdrawalId,proto3" json:"withdrawal_id,omitempty"`
@@ -438,7 +655,7 @@ type GetWithdrawalRequest struct {
 
 func (x *GetWithdrawalRequest) Reset() {
 	*x = GetWithdrawalRequest{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +667,7 @@ func (x *GetWithdrawalRequest) String() string {
 func (*GetWithdrawalRequest) ProtoMessage() {}
 
 func (x *GetWithdrawalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +680,7 @@ func (x *GetWithdrawalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWithdrawalRequest.ProtoReflect.Descriptor instead.
 func (*GetWithdrawalRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{4}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetWithdrawalRequest) GetWithdrawalId() string {
@@ -482,7 +699,7 @@ type GetWithdrawalResponse struct {
 
 func (x *GetWithdrawalResponse) Reset() {
 	*x = GetWithdrawalResponse{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +711,7 @@ func (x *GetWithdrawalResponse) String() string {
 func (*GetWithdrawalResponse) ProtoMessage() {}
 
 func (x *GetWithdrawalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +724,7 @@ func (x *GetWithdrawalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWithdrawalResponse.ProtoReflect.Descriptor instead.
 func (*GetWithdrawalResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{5}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetWithdrawalResponse) GetWithdrawal() *Withdrawal {
@@ -526,7 +743,7 @@ type WatchWithdrawalRequest struct {
 
 func (x *WatchWithdrawalRequest) Reset() {
 	*x = WatchWithdrawalRequest{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +755,7 @@ func (x *WatchWithdrawalRequest) String() string {
 func (*WatchWithdrawalRequest) ProtoMessage() {}
 
 func (x *WatchWithdrawalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +768,7 @@ func (x *WatchWithdrawalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWithdrawalRequest.ProtoReflect.Descriptor instead.
 func (*WatchWithdrawalRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{6}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchWithdrawalRequest) GetWithdrawalId() string {
@@ -570,7 +787,7 @@ type WatchWithdrawalResponse struct {
 
 func (x *WatchWithdrawalResponse) Reset() {
 	*x = WatchWithdrawalResponse{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +799,7 @@ func (x *WatchWithdrawalResponse) String() string {
 func (*WatchWithdrawalResponse) ProtoMessage() {}
 
 func (x *WatchWithdrawalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +812,7 @@ func (x *WatchWithdrawalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWithdrawalResponse.ProtoReflect.Descriptor instead.
 func (*WatchWithdrawalResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{7}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchWithdrawalResponse) GetWithdrawal() *Withdrawal {
@@ -610,14 +827,16 @@ type ListWithdrawalsRequest struct {
 	// Only this wallet's, if set.
 	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
 	// At most this many (default 100, at most 1000).
-	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Only withdrawals in this status, if set.
+	Status        WithdrawalStatus `protobuf:"varint,3,opt,name=status,proto3,enum=countersign.v1.WithdrawalStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListWithdrawalsRequest) Reset() {
 	*x = ListWithdrawalsRequest{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +848,7 @@ func (x *ListWithdrawalsRequest) String() string {
 func (*ListWithdrawalsRequest) ProtoMessage() {}
 
 func (x *ListWithdrawalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +861,7 @@ func (x *ListWithdrawalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWithdrawalsRequest.ProtoReflect.Descriptor instead.
 func (*ListWithdrawalsRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{8}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWithdrawalsRequest) GetWalletId() string {
@@ -659,6 +878,13 @@ func (x *ListWithdrawalsRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *ListWithdrawalsRequest) GetStatus() WithdrawalStatus {
+	if x != nil {
+		return x.Status
+	}
+	return WithdrawalStatus_WITHDRAWAL_STATUS_UNSPECIFIED
+}
+
 type ListWithdrawalsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Withdrawals   []*Withdrawal          `protobuf:"bytes,1,rep,name=withdrawals,proto3" json:"withdrawals,omitempty"`
@@ -668,7 +894,7 @@ type ListWithdrawalsResponse struct {
 
 func (x *ListWithdrawalsResponse) Reset() {
 	*x = ListWithdrawalsResponse{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +906,7 @@ func (x *ListWithdrawalsResponse) String() string {
 func (*ListWithdrawalsResponse) ProtoMessage() {}
 
 func (x *ListWithdrawalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +919,7 @@ func (x *ListWithdrawalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWithdrawalsResponse.ProtoReflect.Descriptor instead.
 func (*ListWithdrawalsResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{9}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListWithdrawalsResponse) GetWithdrawals() []*Withdrawal {
@@ -707,7 +933,7 @@ var File_countersign_v1_withdrawal_proto protoreflect.FileDescriptor
 
 const file_countersign_v1_withdrawal_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcountersign/v1/withdrawal.proto\x12\x0ecountersign.v1\x1a\x1bcountersign/v1/wallet.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x01\n" +
+	"\x1fcountersign/v1/withdrawal.proto\x12\x0ecountersign.v1\x1a\x1bcountersign/v1/wallet.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x02\n" +
 	"\x10WithdrawalIntent\x12#\n" +
 	"\rwithdrawal_id\x18\x01 \x01(\tR\fwithdrawalId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x121\n" +
@@ -716,14 +942,16 @@ const file_countersign_v1_withdrawal_proto_rawDesc = "" +
 	"\vdestination\x18\x05 \x01(\tR\vdestination\x12\x1d\n" +
 	"\n" +
 	"amount_sat\x18\x06 \x01(\x04R\tamountSat\x12\x1e\n" +
-	"\vfee_cap_sat\x18\a \x01(\x04R\tfeeCapSat\"g\n" +
+	"\vfee_cap_sat\x18\a \x01(\x04R\tfeeCapSat\x12!\n" +
+	"\frequested_by\x18\b \x01(\tR\vrequestedBy\"\x92\x01\n" +
 	"\x17SubmitWithdrawalRequest\x128\n" +
 	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
-	"\x04psbt\x18\x02 \x01(\fR\x04psbt\"V\n" +
+	"\x04psbt\x18\x02 \x01(\fR\x04psbt\x12)\n" +
+	"\x10intent_signature\x18\x03 \x01(\fR\x0fintentSignature\"V\n" +
 	"\x18SubmitWithdrawalResponse\x12:\n" +
 	"\n" +
 	"withdrawal\x18\x01 \x01(\v2\x1a.countersign.v1.WithdrawalR\n" +
-	"withdrawal\"\x92\x04\n" +
+	"withdrawal\"\xe0\x05\n" +
 	"\n" +
 	"Withdrawal\x128\n" +
 	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x128\n" +
@@ -742,7 +970,29 @@ const file_countersign_v1_withdrawal_proto_rawDesc = "" +
 	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12+\n" +
-	"\x11destination_label\x18\x0e \x01(\tR\x10destinationLabel\";\n" +
+	"\x11destination_label\x18\x0e \x01(\tR\x10destinationLabel\x12)\n" +
+	"\x10intent_signature\x18\x0f \x01(\fR\x0fintentSignature\x12\x1f\n" +
+	"\vpolicy_hash\x18\x10 \x01(\fR\n" +
+	"policyHash\x12%\n" +
+	"\x0epolicy_version\x18\x11 \x01(\x03R\rpolicyVersion\x129\n" +
+	"\bapproval\x18\x12 \x01(\v2\x1d.countersign.v1.ApprovalStateR\bapproval\x12\x1e\n" +
+	"\n" +
+	"originator\x18\x13 \x01(\tR\n" +
+	"originator\"`\n" +
+	"\bApproval\x12\x18\n" +
+	"\aofficer\x18\x01 \x01(\tR\aofficer\x12\x1c\n" +
+	"\tstatement\x18\x02 \x01(\fR\tstatement\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xcc\x02\n" +
+	"\rApprovalState\x12\x1a\n" +
+	"\brequired\x18\x01 \x01(\rR\brequired\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12-\n" +
+	"\x13tier_min_amount_sat\x18\x03 \x01(\x04R\x10tierMinAmountSat\x126\n" +
+	"\tapprovals\x18\x04 \x03(\v2\x18.countersign.v1.ApprovalR\tapprovals\x12\x1c\n" +
+	"\tapprovers\x18\x05 \x03(\tR\tapprovers\x12G\n" +
+	"\bproblems\x18\x06 \x03(\v2+.countersign.v1.ApprovalState.ProblemsEntryR\bproblems\x1a;\n" +
+	"\rProblemsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
 	"\x14GetWithdrawalRequest\x12#\n" +
 	"\rwithdrawal_id\x18\x01 \x01(\tR\fwithdrawalId\"S\n" +
 	"\x15GetWithdrawalResponse\x12:\n" +
@@ -754,10 +1004,11 @@ const file_countersign_v1_withdrawal_proto_rawDesc = "" +
 	"\x17WatchWithdrawalResponse\x12:\n" +
 	"\n" +
 	"withdrawal\x18\x01 \x01(\v2\x1a.countersign.v1.WithdrawalR\n" +
-	"withdrawal\"K\n" +
+	"withdrawal\"\x85\x01\n" +
 	"\x16ListWithdrawalsRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\rR\x05limit\"W\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\x128\n" +
+	"\x06status\x18\x03 \x01(\x0e2 .countersign.v1.WithdrawalStatusR\x06status\"W\n" +
 	"\x17ListWithdrawalsResponse\x12<\n" +
 	"\vwithdrawals\x18\x01 \x03(\v2\x1a.countersign.v1.WithdrawalR\vwithdrawals*\xf8\x01\n" +
 	"\x10WithdrawalStatus\x12!\n" +
@@ -787,46 +1038,53 @@ func file_countersign_v1_withdrawal_proto_rawDescGZIP() []byte {
 }
 
 var file_countersign_v1_withdrawal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_countersign_v1_withdrawal_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_countersign_v1_withdrawal_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_countersign_v1_withdrawal_proto_goTypes = []any{
 	(WithdrawalStatus)(0),            // 0: countersign.v1.WithdrawalStatus
 	(*WithdrawalIntent)(nil),         // 1: countersign.v1.WithdrawalIntent
 	(*SubmitWithdrawalRequest)(nil),  // 2: countersign.v1.SubmitWithdrawalRequest
 	(*SubmitWithdrawalResponse)(nil), // 3: countersign.v1.SubmitWithdrawalResponse
 	(*Withdrawal)(nil),               // 4: countersign.v1.Withdrawal
-	(*GetWithdrawalRequest)(nil),     // 5: countersign.v1.GetWithdrawalRequest
-	(*GetWithdrawalResponse)(nil),    // 6: countersign.v1.GetWithdrawalResponse
-	(*WatchWithdrawalRequest)(nil),   // 7: countersign.v1.WatchWithdrawalRequest
-	(*WatchWithdrawalResponse)(nil),  // 8: countersign.v1.WatchWithdrawalResponse
-	(*ListWithdrawalsRequest)(nil),   // 9: countersign.v1.ListWithdrawalsRequest
-	(*ListWithdrawalsResponse)(nil),  // 10: countersign.v1.ListWithdrawalsResponse
-	(Network)(0),                     // 11: countersign.v1.Network
-	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
+	(*Approval)(nil),                 // 5: countersign.v1.Approval
+	(*ApprovalState)(nil),            // 6: countersign.v1.ApprovalState
+	(*GetWithdrawalRequest)(nil),     // 7: countersign.v1.GetWithdrawalRequest
+	(*GetWithdrawalResponse)(nil),    // 8: countersign.v1.GetWithdrawalResponse
+	(*WatchWithdrawalRequest)(nil),   // 9: countersign.v1.WatchWithdrawalRequest
+	(*WatchWithdrawalResponse)(nil),  // 10: countersign.v1.WatchWithdrawalResponse
+	(*ListWithdrawalsRequest)(nil),   // 11: countersign.v1.ListWithdrawalsRequest
+	(*ListWithdrawalsResponse)(nil),  // 12: countersign.v1.ListWithdrawalsResponse
+	nil,                              // 13: countersign.v1.ApprovalState.ProblemsEntry
+	(Network)(0),                     // 14: countersign.v1.Network
+	(*timestamppb.Timestamp)(nil),    // 15: google.protobuf.Timestamp
 }
 var file_countersign_v1_withdrawal_proto_depIdxs = []int32{
-	11, // 0: countersign.v1.WithdrawalIntent.network:type_name -> countersign.v1.Network
+	14, // 0: countersign.v1.WithdrawalIntent.network:type_name -> countersign.v1.Network
 	1,  // 1: countersign.v1.SubmitWithdrawalRequest.intent:type_name -> countersign.v1.WithdrawalIntent
 	4,  // 2: countersign.v1.SubmitWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
 	1,  // 3: countersign.v1.Withdrawal.intent:type_name -> countersign.v1.WithdrawalIntent
 	0,  // 4: countersign.v1.Withdrawal.status:type_name -> countersign.v1.WithdrawalStatus
-	12, // 5: countersign.v1.Withdrawal.created_at:type_name -> google.protobuf.Timestamp
-	12, // 6: countersign.v1.Withdrawal.updated_at:type_name -> google.protobuf.Timestamp
-	4,  // 7: countersign.v1.GetWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
-	4,  // 8: countersign.v1.WatchWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
-	4,  // 9: countersign.v1.ListWithdrawalsResponse.withdrawals:type_name -> countersign.v1.Withdrawal
-	2,  // 10: countersign.v1.WithdrawalService.SubmitWithdrawal:input_type -> countersign.v1.SubmitWithdrawalRequest
-	5,  // 11: countersign.v1.WithdrawalService.GetWithdrawal:input_type -> countersign.v1.GetWithdrawalRequest
-	7,  // 12: countersign.v1.WithdrawalService.WatchWithdrawal:input_type -> countersign.v1.WatchWithdrawalRequest
-	9,  // 13: countersign.v1.WithdrawalService.ListWithdrawals:input_type -> countersign.v1.ListWithdrawalsRequest
-	3,  // 14: countersign.v1.WithdrawalService.SubmitWithdrawal:output_type -> countersign.v1.SubmitWithdrawalResponse
-	6,  // 15: countersign.v1.WithdrawalService.GetWithdrawal:output_type -> countersign.v1.GetWithdrawalResponse
-	8,  // 16: countersign.v1.WithdrawalService.WatchWithdrawal:output_type -> countersign.v1.WatchWithdrawalResponse
-	10, // 17: countersign.v1.WithdrawalService.ListWithdrawals:output_type -> countersign.v1.ListWithdrawalsResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 5: countersign.v1.Withdrawal.created_at:type_name -> google.protobuf.Timestamp
+	15, // 6: countersign.v1.Withdrawal.updated_at:type_name -> google.protobuf.Timestamp
+	6,  // 7: countersign.v1.Withdrawal.approval:type_name -> countersign.v1.ApprovalState
+	5,  // 8: countersign.v1.ApprovalState.approvals:type_name -> countersign.v1.Approval
+	13, // 9: countersign.v1.ApprovalState.problems:type_name -> countersign.v1.ApprovalState.ProblemsEntry
+	4,  // 10: countersign.v1.GetWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
+	4,  // 11: countersign.v1.WatchWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
+	0,  // 12: countersign.v1.ListWithdrawalsRequest.status:type_name -> countersign.v1.WithdrawalStatus
+	4,  // 13: countersign.v1.ListWithdrawalsResponse.withdrawals:type_name -> countersign.v1.Withdrawal
+	2,  // 14: countersign.v1.WithdrawalService.SubmitWithdrawal:input_type -> countersign.v1.SubmitWithdrawalRequest
+	7,  // 15: countersign.v1.WithdrawalService.GetWithdrawal:input_type -> countersign.v1.GetWithdrawalRequest
+	9,  // 16: countersign.v1.WithdrawalService.WatchWithdrawal:input_type -> countersign.v1.WatchWithdrawalRequest
+	11, // 17: countersign.v1.WithdrawalService.ListWithdrawals:input_type -> countersign.v1.ListWithdrawalsRequest
+	3,  // 18: countersign.v1.WithdrawalService.SubmitWithdrawal:output_type -> countersign.v1.SubmitWithdrawalResponse
+	8,  // 19: countersign.v1.WithdrawalService.GetWithdrawal:output_type -> countersign.v1.GetWithdrawalResponse
+	10, // 20: countersign.v1.WithdrawalService.WatchWithdrawal:output_type -> countersign.v1.WatchWithdrawalResponse
+	12, // 21: countersign.v1.WithdrawalService.ListWithdrawals:output_type -> countersign.v1.ListWithdrawalsResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_countersign_v1_withdrawal_proto_init() }
@@ -841,7 +1099,7 @@ func file_countersign_v1_withdrawal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_countersign_v1_withdrawal_proto_rawDesc), len(file_countersign_v1_withdrawal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
