@@ -21,9 +21,9 @@ const (
 	WithdrawalRefused  WithdrawalStatus = "refused"
 	WithdrawalAwaiting WithdrawalStatus = "awaiting"
 	WithdrawalBound    WithdrawalStatus = "bound"
-	WithdrawalSigning WithdrawalStatus = "signing"
-	WithdrawalSigned  WithdrawalStatus = "signed"
-	WithdrawalFailed  WithdrawalStatus = "failed"
+	WithdrawalSigning  WithdrawalStatus = "signing"
+	WithdrawalSigned   WithdrawalStatus = "signed"
+	WithdrawalFailed   WithdrawalStatus = "failed"
 )
 
 // Withdrawal is a node's record of one withdrawal id, bound forever to one
