@@ -1,7 +1,9 @@
 // Package policy decides whether a countersign node may sign a transaction.
 //
-// Every function in policy and its subpackages is pure: it does no network
-// or disk I/O and reads no clock. Time, chain parameters and state are
+// Every decision and check in policy and its subpackages is pure: it does
+// no network or disk I/O and reads no clock. (The signers of package keys,
+// which officers and originating systems use, are the exception: they read
+// key files and talk to ssh-agent. Verifying is pure.) Time, chain parameters and state are
 // passed in by the caller. That is what lets the signer daemon, the
 // officer CLI and the auditor run the very same checks on the very same
 // bytes and reach the very same answer.

@@ -14,6 +14,8 @@ func validConfig() *Config {
 		Sealer:  SealerConfig{Kind: "software", KeyFile: "sealer.key"},
 		Cluster: ClusterConfig{Nodes: 3, Threshold: 2},
 		Peers:   []PeerConfig{{ID: "node-2", Address: "127.0.0.1:7002"}, {ID: "node-3", Address: "127.0.0.1:7003"}},
+
+		GenesisPolicy: "genesis-policy.json", GenesisSignatures: "genesis-policy.sigs.json",
 	}
 }
 
@@ -31,6 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		{"threshold 1", func(c *Config) { c.Cluster.Threshold = 1 }, "cluster.threshold is 1"},
 		{"threshold above nodes", func(c *Config) { c.Cluster.Threshold = 4 }, "cluster.threshold is 4"},
 		{"missing peer", func(c *Config) { c.Peers = c.Peers[:1] }, "1 peers listed"},
+		{"no genesis policy", func(c *Config) { c.GenesisPolicy = "" }, "genesis_policy"},
 		{"self as peer", func(c *Config) { c.Peers[0].ID = "node-1" }, "appears twice"},
 		{"bad pin", func(c *Config) { c.Peers[0].CertSHA256 = "abc" }, "cert_sha256"},
 		{"bad log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},

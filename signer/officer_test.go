@@ -10,6 +10,7 @@ import (
 
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
@@ -64,12 +65,15 @@ func (c *testCluster) waitStatus(t *testing.T, node, id string, want pb.Withdraw
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		w := c.get(t, node, id)
-		if w.Status == want {
-			return w
+		resp, err := pb.NewWithdrawalServiceClient(c.dial(node, pki.RoleOfficer)).GetWithdrawal(context.Background(), &pb.GetWithdrawalRequest{WithdrawalId: id})
+		if err == nil && resp.Withdrawal.Status == want {
+			return resp.Withdrawal
+		}
+		if err != nil && status.Code(err) != codes.NotFound { // not bound there yet
+			t.Fatalf("%s: %v", node, err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s is %v (%s), want %v", node, id, w.Status, w.Reason, want)
+			t.Fatalf("%s: %s is %v (%v), want %v", node, id, resp.GetWithdrawal().GetStatus(), err, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -87,12 +91,12 @@ func TestApprovals(t *testing.T) {
 	wid := c.importFixtureWallet(t)
 	c.writePolicy(t, wid, tieredRules())
 	root, _ := c.nodes["node-1"].node.WalletRoot(wid)
-	utxos := funding(t, root, map[string]int64{"m/0/0": 40_000_000, "m/0/1": 40_000_000, "m/0/2": 40_000_000, "m/0/3": 95_000_000})
+	coin := func(amount int64) []bitcoin.UTXO { return funding(t, root, map[string]int64{"m/0/1": amount}) }
 	hour := time.Now().Add(time.Hour)
 
 	t.Run("just below the tier: signed without approval", func(t *testing.T) {
 		in := intent("wd-below", wid, allowedDest, 19_999_999)
-		w, err := c.submit("node-1", in, c.build(t, in, utxos[:1]))
+		w, err := c.submit("node-1", in, c.build(t, in, coin(40_000_000)))
 		if err != nil || w.Approval != nil {
 			t.Fatalf("%v %v", w, err)
 		}
@@ -102,7 +106,8 @@ func TestApprovals(t *testing.T) {
 	})
 
 	in := intent("wd-tier", wid, allowedDest, 20_000_000) // at the tier
-	w, err := c.submit("node-1", in, c.build(t, in, utxos[1:2]))
+	tierCoin := coin(40_000_000)
+	w, err := c.submit("node-1", in, c.build(t, in, tierCoin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +127,7 @@ func TestApprovals(t *testing.T) {
 	})
 	t.Run("an approval replayed onto another withdrawal is refused", func(t *testing.T) {
 		other := intent("wd-other", wid, allowedDest, 30_000_000)
-		ow, err := c.submit("node-1", other, c.build(t, other, utxos[2:3]))
+		ow, err := c.submit("node-1", other, c.build(t, other, coin(40_000_000)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +168,7 @@ func TestApprovals(t *testing.T) {
 		if done.Status != pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED {
 			t.Fatalf("%v %s", done.Status, done.Reason)
 		}
-		checkSigned(t, done.SignedTx, utxos[1:2])
+		checkSigned(t, done.SignedTx, tierCoin)
 		for _, id := range c.ids {
 			if !auditHas(t, c.nodes[id].node, audit.KindWithdrawalApproved, `"withdrawal_id":"wd-tier","approvers":["alice","bob"]`) {
 				t.Errorf("%s did not log the quorum", id)
@@ -174,7 +179,7 @@ func TestApprovals(t *testing.T) {
 	})
 	t.Run("above the higher tier only its group counts", func(t *testing.T) {
 		big := intent("wd-big", wid, allowedDest, 90_000_000)
-		bw, err := c.submit("node-2", big, c.build(t, big, utxos[3:4]))
+		bw, err := c.submit("node-2", big, c.build(t, big, coin(95_000_000)))
 		if err != nil || bw.Approval.GetGroup() != "security" {
 			t.Fatalf("%v %v", bw, err)
 		}
@@ -199,8 +204,7 @@ func TestApprovals(t *testing.T) {
 	t.Run("the officer who requested a withdrawal cannot approve it", func(t *testing.T) {
 		req := intent("wd-requested", wid, allowedDest, 25_000_000)
 		req.RequestedBy = "bob"
-		more := funding(t, root, map[string]int64{"m/0/9": 40_000_000})
-		rw, err := c.submit("node-3", req, c.build(t, req, more))
+		rw, err := c.submit("node-3", req, c.build(t, req, coin(40_000_000)))
 		if err != nil {
 			t.Fatal(err)
 		}

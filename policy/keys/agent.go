@@ -83,15 +83,16 @@ var _ ssh.Signer = agentKey{}
 func (k agentKey) PublicKey() ssh.PublicKey { return k.pub }
 
 // Sign asks the agent to sign data.
-func (k agentKey) Sign(_ io.Reader, data []byte) (sig *ssh.Signature, err error) {
-	err = withAgent(k.socket, func(a agent.ExtendedAgent) error {
+func (k agentKey) Sign(_ io.Reader, data []byte) (*ssh.Signature, error) {
+	var sig *ssh.Signature
+	err := withAgent(k.socket, func(a agent.ExtendedAgent) (err error) {
 		sig, err = a.Sign(k.pub, data)
-		return err
+		if err != nil {
+			return fmt.Errorf("ssh-agent did not sign (a security key must be touched when it blinks): %w", err)
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("ssh-agent at %s did not sign (if %s is on a security key, touch it when it blinks): %w", k.socket, ssh.FingerprintSHA256(k.pub), err)
-	}
-	return sig, nil
+	return sig, err
 }
 
 // withAgent calls f with a client of the ssh-agent at socket, connected for

@@ -13,10 +13,10 @@
 // signature with ssh-keygen -Y verify. Keys are written as one
 // authorized_keys line, "ssh-ed25519 AAAA...", in files and in JSON.
 //
-// Sign with a [Signer]: [AgentSigner] for a key held by ssh-agent (the
-// only way to use a security key, or a passphrase-protected key file),
+// Sign with a [Signer]: [AgentSigner] for a key held by ssh-agent, which
+// is how security keys and passphrase-protected key files are used;
 // [LoadKeyFile] for an unencrypted key file (tests, labs, machine keys made
-// by [GenerateKeyFile]), or [NewSigner] for a key in memory or a
+// by [GenerateKeyFile]); or [NewSigner] for a key in memory or a
 // crypto.Signer backed by an HSM. Check with [Verify]:
 //
 //	sig, err := signer.Sign(keys.NamespaceApproval, approval)
@@ -34,7 +34,9 @@
 //     sk-ecdsa-sha2-nistp256@openssh.com. RSA, DSA, other curves,
 //     certificates and authorized_keys options are refused.
 //   - A security-key signature must assert user presence: the key was
-//     touched. Keys registered with no-touch-required cannot sign.
+//     touched. A key made with ssh-keygen -O no-touch-required cannot
+//     sign. (sshd checks this flag too, but ssh-keygen -Y verify does not:
+//     it accepts such signatures, and sha256 ones, which Verify refuses.)
 //   - [Verify], [ParsePublicKey] and the methods of [PublicKey] do no I/O
 //     and read no clock. They bound their input (see the limits), never
 //     panic, and return errors wrapping [ErrBadSignature] or
@@ -42,9 +44,8 @@
 //   - A [Signer] made here returns only signatures that [Verify] accepts:
 //     it checks each one before returning it, which catches a faulty agent
 //     or security key at signing time rather than on every node.
-//   - [ParsePublicKey] accepts one spelling of each key (canonical base64
-//     of the key, in the type the line names), the one [PublicKey.String]
-//     writes; comments are dropped.
+//   - [ParsePublicKey] accepts one spelling of each key's type and base64,
+//     the one [PublicKey.String] writes; the comment is dropped.
 //
 // # What it is not
 //

@@ -177,7 +177,7 @@ func (k *skKey) signer(t testing.TB) *sshSigner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s.(*sshSigner)
 }
 
 // handSign builds an armored SSH signature by hand, from PROTOCOL.sshsig

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hiddeco/sshsig"
 )
 
 // sshKeygen runs OpenSSH's ssh-keygen with args and stdin in dir, away
@@ -134,4 +136,131 @@ func TestWeVerifyOpenSSH(t *testing.T) {
 			t.Errorf("LoadKeyFile of a passphrase-protected key: %v, want an error saying to use ssh-add", err)
 		}
 	})
+}
+
+// TestOpenSSHAgent signs through OpenSSH's own ssh-agent, with a key file
+// and with a passphrase-protected key added by ssh-add, as an officer
+// without a security key would.
+func TestOpenSSHAgent(t *testing.T) {
+	needSSHKeygen(t)
+	for _, tool := range []string{"ssh-agent", "ssh-add"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool, "is not installed, so signing through OpenSSH's agent is not tested:", err)
+		}
+	}
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "agent.sock")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	agentCmd := exec.CommandContext(ctx, "ssh-agent", "-D", "-a", socket)
+	agentCmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		agentCmd.Wait()
+	}()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(socket); err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal("ssh-agent did not create its socket")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	plain, err := GenerateKeyFile(filepath.Join(dir, "plain"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sshKeygen(t, dir, nil, "-q", "-t", "ed25519", "-a", "1", "-N", "hunter2", "-f", "locked"); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	line, err := os.ReadFile(filepath.Join(dir, "locked.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked, err := ParsePublicKey(string(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	askpass := filepath.Join(dir, "askpass")
+	if err := os.WriteFile(askpass, []byte("#!/bin/sh\necho hunter2\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"plain", "locked"} {
+		add := exec.CommandContext(ctx, "ssh-add", key)
+		add.Dir = dir
+		add.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "SSH_AUTH_SOCK=" + socket,
+			"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("ssh-add %s: %v\n%s", key, err, out)
+		}
+	}
+
+	message := []byte("approve withdrawal w-77\n")
+	for _, pub := range []PublicKey{plain, locked} {
+		s, err := AgentSigner(socket, pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := sign(t, s, NamespaceApproval, message)
+		if err := Verify(pub, NamespaceApproval, message, sig); err != nil {
+			t.Errorf("signature by %s through ssh-agent: %v", pub.Fingerprint(), err)
+		}
+	}
+	if s, err := AgentSigner(socket, PublicKey{}); err == nil {
+		t.Errorf("AgentSigner picked %s from an agent holding two keys", s.PublicKey().Fingerprint())
+	}
+}
+
+// TestOpenSSHVerifiesSecurityKey checks the test's stand-in security keys
+// against OpenSSH, so that the tests of security keys check OpenSSH's
+// format and not one of our own: ssh-keygen -Y verify must accept their
+// signatures, made through Sign, and refuse one whose counter was changed.
+//
+// It also pins down where Verify is stricter than OpenSSH: ssh-keygen -Y
+// verify (9.2) accepts a signature made without a touch (sshd checks the
+// flag when logging in, but sshsig does not), which Verify refuses.
+func TestOpenSSHVerifiesSecurityKey(t *testing.T) {
+	needSSHKeygen(t)
+	message := []byte("policy bundle v9\n")
+	for _, k := range []*skKey{newSKEd25519(t), newSKECDSA(t)} {
+		t.Run(k.pub.Type(), func(t *testing.T) {
+			pub, err := fromSSH(k.pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			allowed := "alice@example.com " + pub.String() + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "allowed_signers"), []byte(allowed), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			verify := func(sig []byte) (string, error) {
+				if err := os.WriteFile(filepath.Join(dir, "sig"), sig, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return sshKeygen(t, dir, message, "-Y", "verify", "-f", "allowed_signers", "-I", "alice@example.com", "-n", NamespacePolicy, "-s", "sig")
+			}
+
+			sig := sign(t, k.signer(t), NamespacePolicy, message)
+			if out, err := verify(sig); err != nil {
+				t.Errorf("ssh-keygen -Y verify refused a security key's signature: %v\n%s", err, out)
+			}
+			recounted := edit(t, sig, func(sig *sshsig.Signature) { sig.Signature.Rest[4]++ })
+			if out, err := verify(recounted); err == nil {
+				t.Errorf("ssh-keygen -Y verify accepted a signature whose counter was changed:\n%s", out)
+			}
+
+			k.flags = 0
+			defer func() { k.flags = skUserPresent }()
+			untouched := handSign(t, k, NamespacePolicy, message)
+			if out, err := verify(untouched); err != nil {
+				t.Errorf("ssh-keygen -Y verify refused a signature made without a touch: %v\n%s", err, out)
+			}
+			wantBad(t, Verify(pub, NamespacePolicy, message, untouched), errDoesNotCheck)
+		})
+	}
 }

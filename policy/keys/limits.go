@@ -5,8 +5,8 @@ import "time"
 // Limits of the package. Inputs beyond them are refused.
 const (
 	// MaxSignatureSize is the greatest length in bytes of an armored
-	// signature that [Verify] reads. Signatures of accepted keys armor to
-	// 300 to 600 bytes.
+	// signature that [Verify] accepts. Signatures of accepted keys armor to
+	// 300 to 500 bytes.
 	MaxSignatureSize = 8 << 10
 
 	// MaxPublicKeySize is the greatest length in bytes of a line that

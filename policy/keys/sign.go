@@ -66,12 +66,12 @@ func NewSigner(key crypto.Signer) (Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
-	return newSigner(s, "memory")
+	return newSigner(s, "crypto.Signer")
 }
 
 // newSigner returns a Signer for key, or an error if its type is not
-// accepted.
-func newSigner(key ssh.Signer, where string) (*sshSigner, error) {
+// accepted. where says where the key is, for messages.
+func newSigner(key ssh.Signer, where string) (Signer, error) {
 	pub, err := fromSSH(key.PublicKey())
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (s *sshSigner) Sign(namespace string, message []byte) ([]byte, error) {
 
 // String names s's key and where it is, never the secret.
 func (s *sshSigner) String() string {
-	return fmt.Sprintf("%s key %s in %s", s.pub.Type(), s.pub.Fingerprint(), s.where)
+	return fmt.Sprintf("%s key %s (%s)", s.pub.Type(), s.pub.Fingerprint(), s.where)
 }
 
 // GoString is String, so that %#v does not print the key.
@@ -118,8 +118,8 @@ func (s *sshSigner) MarshalJSON() ([]byte, error) {
 // Verify checks that armoredSig is a signature by pub over message for
 // namespace, one of the package's Namespace constants. It returns nil if
 // so, and otherwise an error wrapping [ErrBadSignature] that says which
-// check failed. Verify reads at most [MaxSignatureSize] bytes of signature;
-// the message is hashed as given, whatever its length.
+// check failed. It refuses a signature longer than [MaxSignatureSize]; the
+// message is hashed as given, whatever its length.
 func Verify(pub PublicKey, namespace string, message, armoredSig []byte) error {
 	if err := checkNamespace(namespace); err != nil {
 		return err

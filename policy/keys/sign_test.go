@@ -201,7 +201,7 @@ func TestNewSignerRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := NewSigner(p384); !errors.Is(err, ErrBadPublicKey) {
+	if s, err := NewSigner(p384); s != nil || !errors.Is(err, ErrBadPublicKey) {
 		t.Errorf("NewSigner(P-384 key) = %v, %v; want %v", s, err, ErrBadPublicKey)
 	}
 }
