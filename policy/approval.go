@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/policy/keys"
 )
 
@@ -127,6 +129,21 @@ func ParseStatement(raw []byte) (Approval, error) {
 		return Approval{}, approvalErr(ApprovalMalformed, "statement is not in canonical form")
 	}
 	return a, nil
+}
+
+// RequestHash binds a withdrawal id to one intent and one unsigned
+// transaction: nodes bind ids to it, and approvals sign it. It is SHA-256
+// over the tag "countersign/withdrawal-request/v1", a zero byte, the length
+// of the intent's canonical bytes in decimal, a zero byte, those bytes, and
+// the PSBT.
+func RequestHash(in bitcoin.Intent, psbt []byte) [32]byte {
+	intent := in.Canonical()
+	h := sha256.New()
+	h.Write([]byte("countersign/withdrawal-request/v1\x00"))
+	fmt.Fprintf(h, "%d\x00", len(intent))
+	h.Write(intent)
+	h.Write(psbt)
+	return [32]byte(h.Sum(nil))
 }
 
 // SignedApproval is an officer's approval as it travels and is stored.

@@ -193,7 +193,7 @@ func ParseBundle(raw []byte) (*Bundle, error) {
 	if err := dec.Decode(&b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBundle, err)
 	}
-	if dec.More() {
+	if len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, fmt.Errorf("%w: trailing data after the bundle object", ErrBundle)
 	}
 	if err := b.check(); err != nil {

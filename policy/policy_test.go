@@ -1,45 +1,99 @@
 package policy_test
 
 import (
-	"encoding/json"
-	"errors"
+	"crypto/sha256"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/keys"
+	"github.com/countersign/countersign/policy/policytest"
 )
 
-const walletID = "w-00112233aabbccdd"
+const (
+	cluster  = "test"
+	walletID = "w-00112233aabbccdd"
+	hotID    = "w-ffeeddccbbaa9988"
+	// coinValue is what the test wallet's one coin holds.
+	coinValue = 5_000_000
+)
 
-// G and 2G as regtest P2WPKH addresses.
+// Regtest P2WPKH addresses of G and 2G, and a mainnet address.
 var (
 	allowed = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 	other   = func() string {
 		_, pub := btcec.PrivKeyFromBytes([]byte{2})
-		a, _ := bitcoin.P2WPKHAddress([33]byte(pub.SerializeCompressed()), bitcoin.Regtest)
+		a, err := bitcoin.P2WPKHAddress([33]byte(pub.SerializeCompressed()), bitcoin.Regtest)
+		if err != nil {
+			panic(err)
+		}
 		return a
 	}()
+	// lookalike is the P2PKH address of the very key hash that allowed
+	// pays: another script, so another destination.
+	lookalike = func() string {
+		a, err := btcutil.DecodeAddress(allowed, &chaincfg.RegressionNetParams)
+		if err != nil {
+			panic(err)
+		}
+		p, err := btcutil.NewAddressPubKeyHash(a.ScriptAddress(), &chaincfg.RegressionNetParams)
+		if err != nil {
+			panic(err)
+		}
+		return p.EncodeAddress()
+	}()
+	mainnetAddr = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 )
 
-func file(t testing.TB, rules policy.WalletRules) *policy.File {
-	t.Helper()
-	raw, _ := json.Marshal(map[string]any{"version": 1, "wallets": map[string]any{walletID: rules}})
-	f, err := policy.ParseFile(raw)
-	if err != nil {
-		t.Fatal(err)
+// tuesdayNoon is when test requests are decided.
+var tuesdayNoon = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+const allowedLabel = "exchange hot wallet"
+
+// coldWallet is the rules of a cold wallet that pays allowed only.
+func coldWallet() *policy.WalletRules {
+	return &policy.WalletRules{
+		Name: "cold storage", Network: bitcoin.Regtest, Role: policy.RoleCold,
+		Destinations: []policy.Destination{{Address: allowed, Label: allowedLabel}},
+		MaxAmountSat: 1_000_000, DailyCapSat: 2_000_000, WeeklyCapSat: 5_000_000, MaxFeeSat: 10_000,
+		Originators: []policy.Originator{policytest.Ledger.Originator()},
 	}
-	return f
 }
 
-func cold() policy.WalletRules {
-	return policy.WalletRules{Destinations: []policy.Destination{{Address: allowed, Label: "cold"}}, MaxAmountSat: 1_000_000, DailyCapSat: 2_000_000, MaxFeeSat: 10_000}
+// hotWallet is the rules of a hot wallet that pays anyone.
+func hotWallet() *policy.WalletRules {
+	w := coldWallet()
+	w.Name, w.Role, w.AnyDestination, w.Destinations = "hot", policy.RoleHot, true, nil
+	return w
 }
 
-// withdrawal builds a real PSBT of a test wallet paying dest.
+// testBundle is policytest's genesis bundle with w as wallet walletID.
+func testBundle(w *policy.WalletRules) policy.Bundle {
+	b := policytest.Genesis(cluster)
+	b.Wallets[walletID] = w
+	return b
+}
+
+// parse marshals b and parses it back, as a node reads it.
+func parse(t testing.TB, b policy.Bundle) *policy.Bundle {
+	t.Helper()
+	raw := policytest.Marshal(t, b)
+	pb, err := policy.ParseBundle(raw)
+	if err != nil {
+		t.Fatalf("ParseBundle: %v\n%s", err, raw)
+	}
+	return pb
+}
+
+// withdrawal builds a real PSBT of a test wallet paying dest from one coin
+// of coinValue sats.
 func withdrawal(t testing.TB, dest string, amount int64) (bitcoin.Intent, []byte, bitcoin.Key) {
 	t.Helper()
 	priv, _ := btcec.PrivKeyFromBytes([]byte("policy test wallet key, 32 bytes"))
@@ -50,7 +104,7 @@ func withdrawal(t testing.TB, dest string, amount int64) (bitcoin.Intent, []byte
 	}
 	prev := wire.NewMsgTx(2)
 	prev.AddTxIn(wire.NewTxIn(wire.NewOutPoint(&chainhash.Hash{1}, 0), nil, nil))
-	prev.AddTxOut(wire.NewTxOut(5_000_000, bitcoin.P2WPKHScript(child.PublicKey)))
+	prev.AddTxOut(wire.NewTxOut(coinValue, bitcoin.P2WPKHScript(child.PublicKey)))
 	in := bitcoin.Intent{WithdrawalID: "wd-1", WalletID: walletID, Network: bitcoin.Regtest, Asset: "BTC", Destination: dest, Amount: amount, FeeCap: 5_000}
 	raw, err := bitcoin.BuildWithdrawal(in, key, []bitcoin.UTXO{{PrevTx: prev, Index: 0, Path: bitcoin.ReceivePath(0)}}, 0, 2)
 	if err != nil {
@@ -59,91 +113,440 @@ func withdrawal(t testing.TB, dest string, amount int64) (bitcoin.Intent, []byte
 	return in, raw, key
 }
 
+// request is a withdrawal of amount to dest, signed by the ledger, decided
+// on a Tuesday at noon with nothing spent before.
+func request(t testing.TB, dest string, amount int64) policy.Request {
+	t.Helper()
+	in, psbt, key := withdrawal(t, dest, amount)
+	return policy.Request{Intent: in, IntentSignature: policytest.SignIntent(t, in, policytest.Ledger), PSBT: psbt, Wallet: key, Now: tuesdayNoon}
+}
+
+// resign has the ledger sign r's intent again, after a test changed it.
+func resign(t testing.TB, r *policy.Request) {
+	t.Helper()
+	r.IntentSignature = policytest.SignIntent(t, r.Intent, policytest.Ledger)
+}
+
+// checkDecision fails t unless d is the decision of b with rule (allowed
+// if empty) and label, and is consistent with itself.
+func checkDecision(t *testing.T, b *policy.Bundle, r policy.Request, d policy.Decision, rule, label string) {
+	t.Helper()
+	if d.Allowed != (rule == "") || d.Rule != rule || d.DestinationLabel != label {
+		t.Fatalf("got allowed=%t rule=%q label=%q (%s), want rule %q label %q", d.Allowed, d.Rule, d.DestinationLabel, d.Reason, rule, label)
+	}
+	if d.PolicyHash != b.Hash() || d.PolicyVersion != b.Version {
+		t.Fatalf("the decision names policy %x version %d, want %x version %d", d.PolicyHash, d.PolicyVersion, b.Hash(), b.Version)
+	}
+	if !d.Allowed {
+		if d.Reason == "" {
+			t.Fatal("a refusal without a reason")
+		}
+		return
+	}
+	if d.Reason != "" {
+		t.Fatalf("allowed with reason %q", d.Reason)
+	}
+	if d.Withdrawal == nil || d.Withdrawal.Fee <= 0 || d.Outflow != r.Intent.Amount+d.Withdrawal.Fee {
+		t.Fatalf("allowed with withdrawal %v and outflow %d", d.Withdrawal, d.Outflow)
+	}
+	if d.Originator == "" {
+		t.Fatal("allowed without naming the originator")
+	}
+}
+
 func TestDecide(t *testing.T) {
 	cases := []struct {
-		name  string
-		rules func() policy.WalletRules
-		dest  string
-		amt   int64
-		spent int64
-		rule  string
-		label string
+		name   string
+		wallet func(*policy.WalletRules) // edits coldWallet(); nil keeps it
+		dest   string
+		amount int64
+		req    func(*testing.T, *policy.Request) // edits the request; nil keeps it
+		rule   string
+		label  string
 	}{
-		{"allowed destination", cold, allowed, 500_000, 0, "", "cold"},
-		{"destination not on the allowlist", cold, other, 500_000, 0, policy.RuleDestinationNotAllowed, ""},
-		{"at the per-withdrawal cap", cold, allowed, 1_000_000, 0, "", "cold"},
-		{"over the per-withdrawal cap", cold, allowed, 1_000_001, 0, policy.RuleAmountOverCap, "cold"},
-		{"the daily cap counts earlier withdrawals", cold, allowed, 600_000, 1_500_000, policy.RuleDailyCapExceeded, "cold"},
-		{"a hot wallet pays anyone", func() policy.WalletRules {
-			r := cold()
-			r.Destinations, r.AnyDestination = nil, true
-			return r
-		}, other, 500_000, 0, "", ""},
-		{"the fee cap comes from policy", func() policy.WalletRules {
-			r := cold()
-			r.MaxFeeSat = 1
-			return r
-		}, allowed, 500_000, 0, string(bitcoin.RuleFeeOverPolicy), ""},
+		{name: "allowed destination, with its label", dest: allowed, amount: 500_000, label: allowedLabel},
+		{name: "destination not on the allowlist", dest: other, amount: 500_000, rule: policy.RuleDestinationNotAllowed},
+		{
+			name: "not on the allowlist, whoever the intent says asked", dest: other, amount: 500_000,
+			req: func(t *testing.T, r *policy.Request) {
+				r.Intent.RequestedBy = "alice"
+				resign(t, r)
+			},
+			rule: policy.RuleDestinationNotAllowed,
+		},
+		{
+			name:   "a destination that is another destination's label",
+			wallet: func(w *policy.WalletRules) { w.Destinations[0].Label = other },
+			dest:   other, amount: 500_000, rule: policy.RuleDestinationNotAllowed,
+		},
+		{name: "the P2PKH lookalike of an allowed P2WPKH destination", dest: lookalike, amount: 500_000, rule: policy.RuleDestinationNotAllowed},
+		{
+			name:   "the allowlist matches by script, not spelling",
+			wallet: func(w *policy.WalletRules) { w.Destinations[0].Address = strings.ToUpper(allowed) },
+			dest:   allowed, amount: 500_000, label: allowedLabel,
+		},
+		{
+			name: "a second destination",
+			wallet: func(w *policy.WalletRules) {
+				w.Destinations = append(w.Destinations, policy.Destination{Address: other, Label: "bank"})
+			},
+			dest: other, amount: 500_000, label: "bank",
+		},
+		{
+			name:   "a hot wallet with any_destination pays anyone",
+			wallet: func(w *policy.WalletRules) { *w = *hotWallet() },
+			dest:   other, amount: 500_000,
+		},
+		{
+			name: "a hot wallet with any_destination still names listed destinations",
+			wallet: func(w *policy.WalletRules) {
+				*w = *hotWallet()
+				w.Destinations = []policy.Destination{{Address: allowed, Label: allowedLabel}}
+			},
+			dest: allowed, amount: 500_000, label: allowedLabel,
+		},
+		{
+			name: "a warm wallet without any_destination pays its allowlist only",
+			wallet: func(w *policy.WalletRules) {
+				w.Role = policy.RoleWarm
+			},
+			dest: other, amount: 500_000, rule: policy.RuleDestinationNotAllowed,
+		},
+		{name: "at the per-withdrawal cap", dest: allowed, amount: 1_000_000, label: allowedLabel},
+		{name: "over the per-withdrawal cap", dest: allowed, amount: 1_000_001, rule: policy.RuleAmountOverCap, label: allowedLabel},
+		{
+			name: "a wallet the policy does not name", dest: allowed, amount: 500_000,
+			req: func(t *testing.T, r *policy.Request) {
+				r.Intent.WalletID = "w-0000000000000001"
+				resign(t, r)
+			},
+			rule: policy.RuleWalletUnknown,
+		},
+		{
+			name: "an intent on another network than the wallet's", dest: allowed, amount: 500_000,
+			req: func(t *testing.T, r *policy.Request) {
+				r.Intent.Network = bitcoin.Testnet
+				resign(t, r)
+			},
+			rule: policy.RuleNetworkMismatch,
+		},
+		{
+			name: "a testnet wallet and a regtest intent", dest: other, amount: 500_000,
+			wallet: func(w *policy.WalletRules) {
+				*w = *hotWallet()
+				w.Network = bitcoin.Testnet
+			},
+			rule: policy.RuleNetworkMismatch,
+		},
+		{
+			name: "the transaction is re-derived: a PSBT for another intent", dest: allowed, amount: 500_000,
+			req: func(t *testing.T, r *policy.Request) {
+				_, r.PSBT, _ = withdrawal(t, allowed, 400_000)
+			},
+			rule: string(bitcoin.RuleOutputDestinationAmount),
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			in, raw, key := withdrawal(t, tc.dest, tc.amt)
-			f := file(t, tc.rules())
-			d := policy.Decide(f, in, raw, key, tc.spent)
-			if d.Allowed != (tc.rule == "") || d.Rule != tc.rule || d.DestinationLabel != tc.label {
-				t.Fatalf("got allowed=%t rule=%q label=%q (%s), want rule %q", d.Allowed, d.Rule, d.DestinationLabel, d.Reason, tc.rule)
+			w := coldWallet()
+			if tc.wallet != nil {
+				tc.wallet(w)
 			}
-			if d.PolicyHash != f.Hash() {
-				t.Fatal("the decision does not name its policy")
+			b := parse(t, testBundle(w))
+			r := request(t, tc.dest, tc.amount)
+			if tc.req != nil {
+				tc.req(t, &r)
 			}
-			if d.Allowed && (d.Withdrawal == nil || d.Outflow != tc.amt+d.Withdrawal.Fee) {
-				t.Fatalf("outflow %d", d.Outflow)
+			d := b.Decide(r)
+			checkDecision(t, b, r, d, tc.rule, tc.label)
+			if d.Allowed && d.Originator != policytest.Ledger.Name {
+				t.Fatalf("originator %q, want %q", d.Originator, policytest.Ledger.Name)
+			}
+			if d.Allowed && d.Approval != nil {
+				t.Fatalf("a wallet without approval tiers asks for %+v", *d.Approval)
 			}
 		})
 	}
-	t.Run("a wallet the policy does not name", func(t *testing.T) {
-		in, raw, key := withdrawal(t, allowed, 1000)
-		in.WalletID = "w-ffffffffffffffff"
-		if d := policy.Decide(file(t, cold()), in, raw, key, 0); d.Allowed || d.Rule != policy.RuleWalletUnknown {
-			t.Fatalf("%+v", d)
-		}
-	})
 }
 
-func TestParseFile(t *testing.T) {
-	good := `{"version":1,"wallets":{"w-00112233aabbccdd":{"destinations":[{"address":"a","label":"l"}],"max_amount_sat":1,"daily_cap_sat":1,"max_fee_sat":1}}}`
-	if _, err := policy.ParseFile([]byte(good)); err != nil {
+// TestDecideIsPure: the same request gets the same decision, and the
+// decision depends on nothing else.
+func TestDecideIsPure(t *testing.T) {
+	b := parse(t, testBundle(coldWallet()))
+	r := request(t, allowed, 500_000)
+	d1, d2 := b.Decide(r), b.Decide(r)
+	if d1.Allowed != d2.Allowed || d1.Rule != d2.Rule || d1.Outflow != d2.Outflow || d1.Withdrawal.TxID != d2.Withdrawal.TxID {
+		t.Fatalf("two decisions of one request differ: %+v, %+v", d1, d2)
+	}
+}
+
+func TestDecideCaps(t *testing.T) {
+	// fee is what the test wallet's PSBT pays for a withdrawal of amount.
+	fee := func(t *testing.T, amount int64) int64 {
+		b := parse(t, testBundle(coldWallet()))
+		d := b.Decide(request(t, allowed, amount))
+		if !d.Allowed {
+			t.Fatalf("%s: %s", d.Rule, d.Reason)
+		}
+		return d.Withdrawal.Fee
+	}
+	const amount = 1_000_000
+	f := fee(t, amount)
+	outflow := int64(amount) + f
+	w := coldWallet() // daily 2_000_000, weekly 5_000_000
+	cases := []struct {
+		name   string
+		wallet func(*policy.WalletRules)
+		spent  policy.Velocity
+		rule   string
+	}{
+		{name: "nothing spent", spent: policy.Velocity{}},
+		{name: "at the daily cap, fee included", spent: policy.Velocity{Day: w.DailyCapSat - outflow, Week: w.DailyCapSat - outflow}},
+		{name: "over the daily cap by the fee's last sat", spent: policy.Velocity{Day: w.DailyCapSat - outflow + 1, Week: w.DailyCapSat - outflow + 1}, rule: policy.RuleDailyCapExceeded},
+		{name: "the daily cap counts what was spent today", spent: policy.Velocity{Day: w.DailyCapSat, Week: w.DailyCapSat}, rule: policy.RuleDailyCapExceeded},
+		{name: "at the weekly cap", spent: policy.Velocity{Week: w.WeeklyCapSat - outflow}},
+		{name: "over the weekly cap", spent: policy.Velocity{Week: w.WeeklyCapSat - outflow + 1}, rule: policy.RuleWeeklyCapExceeded},
+		{name: "the daily cap is checked first", spent: policy.Velocity{Day: w.DailyCapSat, Week: w.WeeklyCapSat}, rule: policy.RuleDailyCapExceeded},
+		{name: "the fee cap comes from policy: at it", wallet: func(w *policy.WalletRules) { w.MaxFeeSat = f }},
+		{name: "the fee cap comes from policy: below the fee", wallet: func(w *policy.WalletRules) { w.MaxFeeSat = f - 1 }, rule: string(bitcoin.RuleFeeOverPolicy)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := coldWallet()
+			if tc.wallet != nil {
+				tc.wallet(w)
+			}
+			b := parse(t, testBundle(w))
+			r := request(t, allowed, amount)
+			r.Spent = tc.spent
+			d := b.Decide(r)
+			label := allowedLabel
+			if tc.rule == string(bitcoin.RuleFeeOverPolicy) {
+				label = "" // refused before the destination is looked up
+			}
+			checkDecision(t, b, r, d, tc.rule, label)
+			if d.Allowed && d.Outflow != outflow {
+				t.Fatalf("outflow %d, want %d", d.Outflow, outflow)
+			}
+		})
+	}
+}
+
+func TestDecideIntentSignature(t *testing.T) {
+	backupLedger := policytest.NewParty("backup-ledger")
+	backup := backupLedger.Originator()
+	cases := []struct {
+		name       string
+		req        func(*testing.T, *policy.Request)
+		rule       string
+		originator string
+	}{
+		{name: "signed by the ledger", originator: policytest.Ledger.Name},
+		{
+			name: "signed by the second originator",
+			req: func(t *testing.T, r *policy.Request) {
+				r.IntentSignature = policytest.SignIntent(t, r.Intent, backupLedger)
+			},
+			originator: backup.Name,
+		},
+		{name: "unsigned", req: func(t *testing.T, r *policy.Request) { r.IntentSignature = nil }, rule: policy.RuleIntentUnsigned},
+		{name: "empty signature", req: func(t *testing.T, r *policy.Request) { r.IntentSignature = []byte{} }, rule: policy.RuleIntentUnsigned},
+		{
+			// The backend, compromised, raises the amount of a signed
+			// intent and builds a PSBT that matches the new amount.
+			name: "amount altered after signing",
+			req: func(t *testing.T, r *policy.Request) {
+				signed := r.Intent
+				signed.Amount = 100_000
+				r.IntentSignature = policytest.SignIntent(t, signed, policytest.Ledger)
+			},
+			rule: policy.RuleIntentSignature,
+		},
+		{
+			name: "destination altered after signing",
+			req: func(t *testing.T, r *policy.Request) {
+				signed := r.Intent
+				signed.Destination = other
+				r.IntentSignature = policytest.SignIntent(t, signed, policytest.Ledger)
+			},
+			rule: policy.RuleIntentSignature,
+		},
+		{
+			name: "requested_by added after signing",
+			req: func(t *testing.T, r *policy.Request) {
+				r.Intent.RequestedBy = "bob"
+			},
+			rule: policy.RuleIntentSignature,
+		},
+		{name: "signed by Mallory", req: func(t *testing.T, r *policy.Request) {
+			r.IntentSignature = policytest.SignIntent(t, r.Intent, policytest.Mallory)
+		}, rule: policy.RuleIntentSignature},
+		{name: "signed by an officer, not an originator", req: func(t *testing.T, r *policy.Request) {
+			r.IntentSignature = policytest.SignIntent(t, r.Intent, policytest.Alice)
+		}, rule: policy.RuleIntentSignature},
+		{
+			name: "signed by the ledger in the approval namespace",
+			req: func(t *testing.T, r *policy.Request) {
+				sig, err := policytest.Ledger.Signer.Sign(keys.NamespaceApproval, r.Intent.Canonical())
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.IntentSignature = sig
+			},
+			rule: policy.RuleIntentSignature,
+		},
+		{name: "garbage", req: func(t *testing.T, r *policy.Request) { r.IntentSignature = []byte("signed, the ledger") }, rule: policy.RuleIntentSignature},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := coldWallet()
+			w.Originators = append(w.Originators, backup)
+			b := parse(t, testBundle(w))
+			r := request(t, allowed, 500_000)
+			if tc.req != nil {
+				tc.req(t, &r)
+			}
+			d := b.Decide(r)
+			label := allowedLabel
+			if tc.rule != "" {
+				label = ""
+			}
+			checkDecision(t, b, r, d, tc.rule, label)
+			if d.Originator != tc.originator {
+				t.Fatalf("originator %q, want %q", d.Originator, tc.originator)
+			}
+			if !d.Allowed && d.Withdrawal != nil {
+				t.Fatal("an intent refused for its signature was re-derived")
+			}
+		})
+	}
+}
+
+func TestDecideHours(t *testing.T) {
+	day := func(weekday time.Weekday, hh, mm int) time.Time {
+		// 2026-11-22 is a Sunday.
+		return time.Date(2026, 11, 22+int(weekday), hh, mm, 0, 0, time.UTC)
+	}
+	if day(time.Tuesday, 12, 0) != tuesdayNoon || day(time.Friday, 0, 0).Weekday() != time.Friday {
+		t.Fatal("the test's calendar is wrong")
+	}
+	office := &policy.Hours{From: "09:00", To: "17:30"}
+	weekdays := &policy.Hours{From: "09:00", To: "17:30", Weekdays: []string{"mon", "tue", "wed", "thu", "fri"}}
+	night := &policy.Hours{From: "22:00", To: "06:00"}
+	fridayNight := &policy.Hours{From: "22:00", To: "06:00", Weekdays: []string{"fri"}}
+	cases := []struct {
+		name  string
+		hours *policy.Hours
+		now   time.Time
+		open  bool
+	}{
+		{"no window", nil, day(time.Sunday, 3, 0), true},
+		{"inside", office, tuesdayNoon, true},
+		{"at the opening minute", office, day(time.Tuesday, 9, 0), true},
+		{"the minute before opening", office, day(time.Tuesday, 8, 59), false},
+		{"the last minute", office, day(time.Tuesday, 17, 29).Add(59 * time.Second), true},
+		{"at the closing minute", office, day(time.Tuesday, 17, 30), false},
+		{"in UTC, whatever the time zone of now", office, time.Date(2026, 11, 24, 8, 0, 0, 0, time.FixedZone("UTC-2", -2*3600)), true},
+		{"outside in UTC, inside in the time zone of now", office, time.Date(2026, 11, 24, 12, 0, 0, 0, time.FixedZone("UTC-10", -10*3600)), false},
+		{"every day when no weekdays are listed", office, day(time.Sunday, 12, 0), true},
+		{"on a listed weekday", weekdays, day(time.Friday, 12, 0), true},
+		{"on a weekend", weekdays, day(time.Saturday, 12, 0), false},
+		{"past midnight: late evening", night, day(time.Tuesday, 23, 0), true},
+		{"past midnight: early morning", night, day(time.Wednesday, 5, 59), true},
+		{"past midnight: at the closing minute", night, day(time.Wednesday, 6, 0), false},
+		{"past midnight: noon", night, tuesdayNoon, false},
+		{"past midnight: at midnight", night, day(time.Wednesday, 0, 0), true},
+		{"friday night: friday evening", fridayNight, day(time.Friday, 22, 0), true},
+		{"friday night: saturday morning belongs to friday", fridayNight, day(time.Saturday, 5, 0), true},
+		{"friday night: saturday evening", fridayNight, day(time.Saturday, 23, 0), false},
+		{"friday night: friday morning belongs to thursday", fridayNight, day(time.Friday, 5, 0), false},
+		{"friday night: thursday evening", fridayNight, day(time.Thursday, 23, 0), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := coldWallet()
+			if tc.hours != nil {
+				h := *tc.hours
+				w.Hours = &h
+			}
+			b := parse(t, testBundle(w))
+			r := request(t, allowed, 500_000)
+			r.Now = tc.now
+			rule := ""
+			if !tc.open {
+				rule = policy.RuleOutsideHours
+			}
+			checkDecision(t, b, r, b.Decide(r), rule, allowedLabel)
+		})
+	}
+}
+
+func TestDecideApprovalTier(t *testing.T) {
+	tiers := []policy.Tier{
+		{MinAmountSat: 100_000, Approvals: 1, Group: "treasury"},
+		{MinAmountSat: 500_000, Approvals: 2, Group: "treasury"},
+		{MinAmountSat: 900_000, Approvals: 1, Group: "security"},
+	}
+	cases := []struct {
+		amount int64
+		tier   int // index in tiers, -1 for none
+	}{
+		{1_000, -1},
+		{99_999, -1},
+		{100_000, 0},
+		{100_001, 0},
+		{499_999, 0},
+		{500_000, 1},
+		{899_999, 1},
+		{900_000, 2},
+		{1_000_000, 2},
+	}
+	w := coldWallet()
+	w.ApprovalTiers = tiers
+	b := parse(t, testBundle(w))
+	for _, tc := range cases {
+		r := request(t, allowed, tc.amount)
+		d := b.Decide(r)
+		checkDecision(t, b, r, d, "", allowedLabel)
+		switch {
+		case tc.tier < 0 && d.Approval != nil:
+			t.Errorf("%d sat: wants approval %+v, want none", tc.amount, *d.Approval)
+		case tc.tier >= 0 && (d.Approval == nil || *d.Approval != tiers[tc.tier]):
+			t.Errorf("%d sat: wants approval %v, want %+v", tc.amount, d.Approval, tiers[tc.tier])
+		}
+	}
+	// A refused withdrawal asks for no approval.
+	r := request(t, other, 950_000)
+	if d := b.Decide(r); d.Allowed || d.Approval != nil {
+		t.Fatalf("refused withdrawal: allowed=%t approval=%v", d.Allowed, d.Approval)
+	}
+}
+
+// TestDecideNamesPolicy: a decision names the bundle that made it, by the
+// hash of its exact bytes and its version.
+func TestDecideNamesPolicy(t *testing.T) {
+	bb := testBundle(coldWallet())
+	bb.Version = 42
+	raw := policytest.Marshal(t, bb)
+	b, err := policy.ParseBundle(raw)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for name, raw := range map[string]string{
-		"unknown field":         strings.Replace(good, `"version":1`, `"version":1,"extra":true`, 1),
-		"future version":        strings.Replace(good, `"version":1`, `"version":2`, 1),
-		"bad wallet id":         strings.Replace(good, "w-00112233aabbccdd", "wallet", 1),
-		"both any and a list":   strings.Replace(good, `"destinations"`, `"any_destination":true,"destinations"`, 1),
-		"daily cap below max":   strings.Replace(good, `"max_amount_sat":1`, `"max_amount_sat":5`, 1),
-		"zero fee cap":          strings.Replace(good, `"max_fee_sat":1`, `"max_fee_sat":0`, 1),
-		"lock time as a time":   strings.Replace(good, `"max_fee_sat":1`, `"max_fee_sat":1,"max_lock_time":600000000`, 1),
-		"destination w/o label": strings.Replace(good, `"label":"l"`, `"label":""`, 1),
-		"trailing data":         good + "{}",
-	} {
-		if _, err := policy.ParseFile([]byte(raw)); !errors.Is(err, policy.ErrFile) {
-			t.Errorf("%s: got %v", name, err)
+	if b.Hash() != sha256.Sum256(raw) {
+		t.Fatal("Hash is not SHA-256 of the bundle's bytes")
+	}
+	for _, dest := range []string{allowed, other} {
+		d := b.Decide(request(t, dest, 500_000))
+		if d.PolicyHash != sha256.Sum256(raw) || d.PolicyVersion != 42 {
+			t.Fatalf("%s: decision names policy %x version %d", dest, d.PolicyHash, d.PolicyVersion)
 		}
 	}
-}
-
-func FuzzParseFile(f *testing.F) {
-	f.Add([]byte(`{"version":1,"wallets":{}}`))
-	f.Add([]byte(`{"version":1,"wallets":{"w-00112233aabbccdd":{"any_destination":true,"max_amount_sat":1,"daily_cap_sat":1,"max_fee_sat":1}}}`))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		pf, err := policy.ParseFile(raw)
-		if err != nil {
-			return
-		}
-		for id, w := range pf.Wallets {
-			if w == nil || w.MaxAmountSat <= 0 || w.DailyCapSat < w.MaxAmountSat || w.AnyDestination == (len(w.Destinations) > 0) {
-				t.Fatalf("accepted an invalid policy for %s", id)
-			}
-		}
-	})
+	// The same rules in other bytes are another policy.
+	b2, err := policy.ParseBundle(append(raw, '\n'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := b2.Decide(request(t, allowed, 500_000)); d.PolicyHash == b.Hash() {
+		t.Fatal("two bundle files share a hash")
+	}
 }

@@ -2,7 +2,6 @@ package signer
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -98,16 +97,6 @@ func requestFromProto(intent *pb.WithdrawalIntent, signature, psbt []byte) (requ
 	return request{intent: in, signature: signature, psbt: psbt}, nil
 }
 
-// requestHash binds a withdrawal id to one intent and one transaction.
-func requestHash(intent, psbt []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte("countersign/withdrawal-request/v1\x00"))
-	fmt.Fprintf(h, "%d\x00", len(intent))
-	h.Write(intent)
-	h.Write(psbt)
-	return [32]byte(h.Sum(nil))
-}
-
 // errConflict is a withdrawal id offered with a request other than the one
 // it is bound to.
 var errConflict = errors.New("withdrawal.id_reused")
@@ -137,7 +126,7 @@ func (n *Node) decide(r request, w *store.Wallet, now time.Time) (policy.Decisio
 func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdrawal, error) {
 	in := r.intent
 	ib := in.Canonical()
-	hash := requestHash(ib, r.psbt)
+	hash := policy.RequestHash(in, r.psbt)
 	n.decideMu.Lock()
 	defer n.decideMu.Unlock()
 	if existing, err := n.store.Withdrawal(in.WithdrawalID); err == nil {
@@ -189,7 +178,7 @@ func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdraw
 			decided.Approvals, decided.ApprovalGroup, decided.TierMinAmountSat = d.Approval.Approvals, d.Approval.Group, d.Approval.MinAmountSat
 		}
 	}
-	decided.SpentDaySat, decided.SpentWeekSat = spent.Day, spent.Week
+	decided.DecidedAt, decided.SpentDaySat, decided.SpentWeekSat = now, spent.Day, spent.Week
 	received := &audit.WithdrawalReceived{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Intent: ib, PSBT: r.psbt,
 		From: from, IntentSignature: string(r.signature)}
 	stored, _, err := n.store.BindWithdrawal(rec, storeEvent(audit.KindWithdrawalReceived, received), storeEvent(audit.KindWithdrawalDecided, decided))

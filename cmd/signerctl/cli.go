@@ -171,8 +171,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func (c *cli) printUsage(w io.Writer) {
 	fmt.Fprint(w, `signerctl operates a countersign cluster: certificates and configs, a local
-development cluster, wallets and addresses, withdrawals, and the nodes'
-policy files.
+development cluster, wallets and addresses, withdrawals, and drafts of the
+next policy version (officers sign them with the officer CLI).
 
 usage: signerctl COMMAND [flags] [arguments]
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/countersign/countersign/policy/policytest"
 	"github.com/countersign/countersign/signer"
 )
 
@@ -82,6 +83,7 @@ func TestUsageErrors(t *testing.T) {
 		{"address on an unknown network", []string{"address", "-wallet", "w-1", "-network", "litecoin"}, []string{`-network "litecoin": want mainnet, testnet, signet or regtest`}},
 		{"hardened index", []string{"address", "-wallet", "w-1", "-index", "2147483648"}, []string{"-index 2147483648: non-hardened indexes are below 2^31"}},
 		{"pool wait for nothing", []string{"pool", "wait", "-min", "0"}, []string{"-min must be at least 1"}},
+		{"init without genesis", []string{"init"}, []string{"-genesis is required", "usage: signerctl init -genesis FILE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,14 +111,16 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"help"}, []string{"usage: signerctl COMMAND", "wallet create", "pool wait", "Exit codes"}},
 		{[]string{"-h"}, []string{"usage: signerctl COMMAND"}},
-		{[]string{"help", "init"}, []string{"usage: signerctl init", "-passphrase-env", "ca-key.pem"}},
+		{[]string{"help", "init"}, []string{"usage: signerctl init -genesis FILE", "-passphrase-env", "ca-key.pem", "FILE.sigs"}},
+		{[]string{"help", "dev"}, []string{"usage: signerctl dev", "-preparams", "-genesis"}},
 		{[]string{"help", "wallet"}, []string{"usage: signerctl wallet create", "usage: signerctl wallet list", "usage: signerctl wallet show"}},
 		{[]string{"help", "pool", "wait"}, []string{"usage: signerctl pool wait", "-min"}},
 		{[]string{"address", "-h"}, []string{"usage: signerctl address", "-network", "-change", "-index"}},
 		{[]string{"wallet", "show", "-help"}, []string{"usage: signerctl wallet show WALLET_ID"}},
 		{[]string{"help", "fund"}, []string{"usage: signerctl fund", "broadcast nowhere", "-utxos-out"}},
 		{[]string{"help", "withdraw"}, []string{"usage: signerctl withdraw build", "usage: signerctl withdraw submit", "withdrawal.id_reused", "usage: signerctl withdraw watch"}},
-		{[]string{"help", "policy"}, []string{"usage: signerctl policy allow", "-daily-cap", "usage: signerctl policy show"}},
+		{[]string{"help", "policy"}, []string{"usage: signerctl policy propose", "-weekly-cap", "-originator", "-tier", "officer policy sign",
+			"usage: signerctl policy show", "-version"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -172,7 +176,8 @@ func TestParseInterspersed(t *testing.T) {
 
 func TestInitWritesAValidCluster(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "c")
-	r := runCLI(t, nil, "init", "-dir", dir, "-nodes", "4", "-threshold", "3", "-base-port", "17101", "-metrics-base-port", "19101", "-pool", "3")
+	genesis := writeGenesis(t, policytest.Alice, policytest.Bob)
+	r := runCLI(t, nil, "init", "-dir", dir, "-genesis", genesis, "-nodes", "4", "-threshold", "3", "-base-port", "17101", "-metrics-base-port", "19101", "-pool", "3")
 	if r.code != 0 {
 		t.Fatalf("init: exit code %d\n%s", r.code, r.stderr)
 	}
@@ -186,9 +191,10 @@ func TestInitWritesAValidCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Nodes) != 4 || m.Threshold != 3 {
-		t.Fatalf("manifest: %d nodes, threshold %d; want 4 and 3", len(m.Nodes), m.Threshold)
+	if len(m.Nodes) != 4 || m.Threshold != 3 || m.Cluster != "test" {
+		t.Fatalf("manifest: %d nodes, threshold %d, cluster %q; want 4, 3 and the genesis bundle's \"test\"", len(m.Nodes), m.Threshold, m.Cluster)
 	}
+	wantGenesis, _ := os.ReadFile(genesis)
 	for i, n := range m.Nodes {
 		cfg, err := signer.LoadConfig(filepath.Join(dir, n.Config))
 		if err != nil {
@@ -203,10 +209,13 @@ func TestInitWritesAValidCluster(t *testing.T) {
 		if cfg.Sealer.PassphraseEnv != "" {
 			t.Errorf("%s: sealer wants a passphrase, but none was given", n.ID)
 		}
-		for _, f := range []string{cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, cfg.Sealer.KeyFile} {
+		for _, f := range []string{cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, cfg.Sealer.KeyFile, cfg.GenesisSignatures} {
 			if _, err := os.Stat(f); err != nil {
 				t.Errorf("%s: %v", n.ID, err)
 			}
+		}
+		if got, err := os.ReadFile(cfg.GenesisPolicy); err != nil || !bytes.Equal(got, wantGenesis) {
+			t.Errorf("%s: its genesis policy is not the exact bytes the officers signed (%v)", n.ID, err)
 		}
 	}
 	for _, f := range []string{"ca-key.pem", "clients/backend-key.pem", "clients/officer-key.pem", "clients/auditor-key.pem", "nodes/node-1/node-key.pem", "nodes/node-1/sealer.key"} {
@@ -221,7 +230,7 @@ func TestInitWritesAValidCluster(t *testing.T) {
 	}
 
 	// init never overwrites a cluster
-	r = runCLI(t, nil, "init", "-dir", dir)
+	r = runCLI(t, nil, "init", "-dir", dir, "-genesis", genesis)
 	if r.code != 1 || !strings.Contains(r.stderr, "exists and is not empty") || !strings.Contains(r.stderr, "hint:") {
 		t.Errorf("second init: exit code %d, stderr:\n%s\nwant 1 and a hint", r.code, r.stderr)
 	}
@@ -229,7 +238,7 @@ func TestInitWritesAValidCluster(t *testing.T) {
 
 func TestInitAddresses(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "c")
-	r := runCLI(t, nil, "init", "-dir", dir, "-nodes", "2", "-addresses", "10.0.0.1:7001, signer-b.internal:7001")
+	r := runCLI(t, nil, "init", "-dir", dir, "-genesis", writeGenesis(t, policytest.Alice, policytest.Bob), "-nodes", "2", "-addresses", "10.0.0.1:7001, signer-b.internal:7001")
 	if r.code != 0 {
 		t.Fatalf("init: exit code %d\n%s", r.code, r.stderr)
 	}
@@ -244,7 +253,7 @@ func TestInitAddresses(t *testing.T) {
 
 func TestInitPassphraseMustBeSet(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "c")
-	r := runCLI(t, map[string]string{}, "init", "-dir", dir, "-passphrase-env", "MY_PASSPHRASE")
+	r := runCLI(t, map[string]string{}, "init", "-dir", dir, "-genesis", writeGenesis(t, policytest.Alice, policytest.Bob), "-passphrase-env", "MY_PASSPHRASE")
 	if r.code != 1 || !strings.Contains(r.stderr, "MY_PASSPHRASE: the variable is empty or not set") {
 		t.Errorf("exit code %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -253,9 +262,60 @@ func TestInitPassphraseMustBeSet(t *testing.T) {
 	}
 }
 
+// writeGenesis writes policytest's genesis bundle of cluster "test"
+// (officers Alice, Bob and Carol, any two of whom change the policy) and
+// the signatures of by beside it, and returns its path for -genesis.
+func writeGenesis(t *testing.T, by ...policytest.Party) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "genesis.json")
+	raw := policytest.Marshal(t, policytest.Genesis("test"))
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(by) > 0 {
+		sigs := policytest.SignaturesFile(t, policytest.SignBundle(t, raw, by...))
+		if err := os.WriteFile(path+".sigs", sigs, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// Init checks the genesis bundle as the nodes will, and writes nothing if
+// they would refuse it.
+func TestInitRefusesAGenesisWithoutQuorum(t *testing.T) {
+	tests := []struct {
+		name    string
+		genesis string
+		want    []string
+	}{
+		{"no signatures file", writeGenesis(t), []string{"genesis.json.sigs", "hint: the officers' signatures"}},
+		{"one officer of two", writeGenesis(t, policytest.Alice), []string{"signed by 1 officers (alice)", "needs 2"}},
+		{"an outsider", writeGenesis(t, policytest.Alice, policytest.Mallory), []string{`"mallory" is not an officer`}},
+		{"no such file", filepath.Join(t.TempDir(), "nope.json"), []string{"nope.json", "hint: -genesis names the first policy bundle"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "c")
+			r := runCLI(t, nil, "init", "-dir", dir, "-genesis", tt.genesis)
+			if r.code != 1 {
+				t.Errorf("exit code %d, want 1", r.code)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+				}
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Error("init wrote a cluster whose genesis bundle the nodes would refuse")
+			}
+		})
+	}
+}
+
 func TestClientErrors(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "c")
-	if r := runCLI(t, nil, "init", "-dir", dir, "-addresses", strings.Join(freeAddresses(t, 3), ",")); r.code != 0 {
+	if r := runCLI(t, nil, "init", "-dir", dir, "-genesis", writeGenesis(t, policytest.Alice, policytest.Bob), "-addresses", strings.Join(freeAddresses(t, 3), ",")); r.code != 0 {
 		t.Fatalf("init: %s", r.stderr)
 	}
 	tests := []struct {
@@ -323,7 +383,7 @@ func TestDescribePool(t *testing.T) {
 
 func TestJSONOutputsUseSnakeCase(t *testing.T) {
 	for _, v := range []any{walletJSON{}, addressJSON{}, statusJSON{}, fundJSON{}, fundOutputJSON{}, utxoJSON{}, intentJSON{},
-		withdrawalJSON{}, refusalJSON{}, policyShowJSON{}} {
+		withdrawalJSON{}, refusalJSON{}} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)

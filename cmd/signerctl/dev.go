@@ -81,6 +81,9 @@ func (c *cli) dev(ctx context.Context, f *shapeFlags, explicit []string, prepara
 			if lab, err = c.labGenesis(f); err != nil {
 				return err
 			}
+			// Moved into the cluster below; if the cluster is not made,
+			// its keys must not stay behind.
+			defer os.RemoveAll(lab)
 		}
 		m, err := c.createCluster(f)
 		if err != nil {
@@ -263,7 +266,7 @@ var labOfficers = []string{"alice", "bob", "carol"}
 // labGenesis makes key files for lab officers and the ledger and a genesis
 // bundle signed by the officers, in a new directory beside f.dir (moved
 // into it once the cluster exists), and points f.genesis at the bundle.
-func (c *cli) labGenesis(f *shapeFlags) (string, error) {
+func (c *cli) labGenesis(f *shapeFlags) (_ string, err error) {
 	parent := filepath.Dir(filepath.Clean(f.dir))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", err
@@ -272,6 +275,11 @@ func (c *cli) labGenesis(f *shapeFlags) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(lab)
+		}
+	}()
 	b := policy.Bundle{Format: policy.BundleFormat, Cluster: "lab", Version: 1, Description: "lab cluster genesis: officers only, no wallet",
 		Groups: map[string][]string{"treasury": labOfficers, "security": {"carol"}}, ChangeQuorum: 2, Wallets: map[string]*policy.WalletRules{}}
 	var signers []keys.Signer

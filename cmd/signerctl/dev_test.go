@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net"
@@ -11,15 +12,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/keys"
+	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/signer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // fixturePreParams are test-only pre-parameters (see signer/testdata).
 const fixturePreParams = "../../signer/testdata/preparams"
 
-// TestDevCluster runs a 2-of-3 dev cluster in-process, seeded with fixture
-// pre-parameters, and drives it with the client commands over real mTLS:
-// status, wallet create, addresses from every node, wallet list and show,
-// then withdrawals (withdrawEndToEnd).
+// TestDevCluster runs a 2-of-3 dev cluster in-process, under the lab
+// genesis policy dev makes and seeded with fixture pre-parameters, and
+// drives it with the client commands over real mTLS: status, wallet
+// create, addresses from every node, wallet list and show, then a policy
+// change and withdrawals (withdrawEndToEnd).
 func TestDevCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a key generation")
@@ -36,6 +47,22 @@ func TestDevCluster(t *testing.T) {
 	l.Close()
 	if r.code != 1 || !strings.Contains(r.stderr, "address already in use") || !strings.Contains(r.stderr, "already running") {
 		t.Fatalf("dev with a port taken: exit code %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// Without -genesis, dev made lab officers, a ledger and a genesis
+	// bundle the nodes accept, and moved the keys into the cluster.
+	if !strings.Contains(r.stdout, filepath.Join(dir, "lab-keys")) {
+		t.Errorf("dev does not say where the lab keys are:\n%s", r.stdout)
+	}
+	for _, name := range []string{"alice", "bob", "carol", "ledger"} {
+		if _, err := keys.LoadKeyFile(filepath.Join(dir, "lab-keys", name+".key")); err != nil {
+			t.Errorf("lab key of %s: %v", name, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".lab-keys-*")); len(left) > 0 {
+		t.Errorf("dev left %v behind", left)
+	}
+	if m, err := signer.LoadManifest(dir); err != nil || m.Cluster != "lab" {
+		t.Errorf("the dev cluster's manifest: %+v, %v; want cluster \"lab\"", m, err)
 	}
 
 	// The cluster exists now; its nodes have no data, so they take the fixtures.
@@ -132,14 +159,47 @@ func TestDevCluster(t *testing.T) {
 	withdrawEndToEnd(t, dir, w.WalletID, first)
 }
 
-// withdrawEndToEnd funds the wallet, allows one destination, and has the
-// cluster sign a withdrawal to it; then it submits the same withdrawal to
-// another address under a new id (refused by the policy) and under the
-// signed one's id (refused as a reused id). changeAddr is the wallet's
-// address at m/1/7 as the nodes derived it.
+// A dev cluster that cannot be created leaves no lab keys behind.
+func TestDevRefusesANonEmptyDir(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "cluster")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "dev", "-dir", dir, "-addresses", strings.Join(freeAddresses(t, 3), ","))
+	if r.code != 1 || !strings.Contains(r.stderr, "exists and is not empty") {
+		t.Errorf("dev into a non-empty directory: exit code %d\n%s", r.code, r.stderr)
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("dev left %v beside %s", names, dir)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("dev wrote into %s", dir)
+	}
+}
+
+// withdrawEndToEnd funds the wallet; has the lab officers put it under a
+// policy (policy propose, then two officers' signatures made here with
+// their lab key files, submitted to every node as an officer) that allows
+// one destination and takes intents signed by the lab ledger; and has the
+// cluster sign a withdrawal the ledger signed. Then it submits withdrawals
+// every node must refuse: the same one paying another address under a new
+// id, and under the signed one's id (a reused id); one unsigned, one
+// signed by another key, one carrying the signature of another intent;
+// and one whose transaction does not pay its intent. changeAddr is the
+// wallet's address at m/1/7 as the nodes derived it.
 func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 	work := t.TempDir()
 	f := func(name string) string { return filepath.Join(work, name) }
+	labKey := func(name string) string { return filepath.Join(dir, "lab-keys", name+".key") }
 	ok := func(r result, what string) {
 		t.Helper()
 		if r.code != 0 {
@@ -150,6 +210,13 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 		t.Helper()
 		return runCLI(t, nil, append(args, "-cluster", dir)...)
 	}
+	refusedFor := func(r result, what string, rule string) {
+		t.Helper()
+		var refused refusalJSON
+		if err := json.Unmarshal([]byte(r.stdout), &refused); err != nil || r.code != 1 || !slices.Equal(refused.Rules, []string{rule}) {
+			t.Errorf("%s: exit code %d, %v; want 1 and rule %s\n%s%s", what, r.code, err, rule, r.stdout, r.stderr)
+		}
+	}
 
 	r := run("fund", "-wallet", wallet, "-network", "regtest", "-paths", "m/0/0,m/1/7", "-amounts", "40000000,30000000",
 		"-out", f("funding.hex"), "-utxos-out", f("utxos.json"))
@@ -157,16 +224,137 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 	if !strings.Contains(r.stdout, "m/1/7   "+changeAddr) || !strings.Contains(r.stdout, "broadcast nowhere") {
 		t.Errorf("fund does not pay the address the nodes derive at m/1/7 (%s):\n%s", changeAddr, r.stdout)
 	}
-	ok(run("policy", "allow", "-wallet", wallet, "-to", allowedDest, "-label", "cold storage",
-		"-max-amount", "50000000", "-daily-cap", "100000000", "-max-fee", "20000", "-yes"), "policy allow")
-
 	build := func(id, to, name string) {
 		t.Helper()
 		ok(run("withdraw", "build", "-wallet", wallet, "-id", id, "-to", to, "-amount", "25000000", "-fee-cap", "10000",
 			"-utxos", f("utxos.json"), "-out", f(name+".psbt"), "-intent-out", f(name+".json")), "withdraw build "+name)
 	}
+	submit := func(name string, args ...string) result {
+		t.Helper()
+		return run(append([]string{"withdraw", "submit", "-intent", f(name + ".json"), "-psbt", f(name + ".psbt"), "-yes"}, args...)...)
+	}
+
+	// The lab genesis policy has no wallet: the ledger's signature is not enough.
+	build("wd-0", allowedDest, "early")
+	refusedFor(submit("early", "-originator-key", labKey("ledger"), "-json"), "a withdrawal before the wallet has rules", policy.RuleWalletUnknown)
+
+	proposed := f("proposed.json")
+	propose := []string{"policy", "propose", "-wallet", wallet, "-network", "regtest", "-to", allowedDest, "-label", "cold storage",
+		"-originator", "ledger=" + labKey("ledger") + ".pub", "-max-amount", "50000000", "-daily-cap", "100000000",
+		"-weekly-cap", "300000000", "-max-fee", "20000", "-o", proposed}
+	// Drafts the nodes would refuse are not written.
+	r = run(slices.DeleteFunc(slices.Clone(propose), func(a string) bool { return a == "-network" || a == "regtest" })...)
+	if r.code != 2 || !strings.Contains(r.stderr, "is new to the policy: -network") {
+		t.Errorf("policy propose of a new wallet without -network: exit code %d\n%s", r.code, r.stderr)
+	}
+	r = run(append(slices.Clone(propose), "-weekly-cap", "1000")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "weekly_cap_sat must be at least daily_cap_sat") || !strings.Contains(r.stderr, "nothing was written") {
+		t.Errorf("policy propose with a weekly cap below the daily cap: exit code %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(proposed); err == nil {
+		t.Fatal("a refused policy propose wrote its draft")
+	}
+	r = run(propose...)
+	ok(r, "policy propose")
+	if !strings.Contains(r.stdout, "policy version 2 (in force: 1)") || !strings.Contains(r.stdout, "once 2 officers signed it") {
+		t.Errorf("policy propose:\n%s", r.stdout)
+	}
+	raw, err := os.ReadFile(proposed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := policy.ParseBundle(raw)
+	if err != nil {
+		t.Fatalf("the draft does not parse: %v", err)
+	}
+	ledgerPub, err := os.ReadFile(labKey("ledger") + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerKey, err := keys.ParsePublicKey(strings.TrimSpace(string(ledgerPub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := next.Wallets[wallet]
+	if next.Version != 2 || next.Cluster != "lab" || len(next.Officers) != 3 || next.ChangeQuorum != 2 || len(next.Wallets) != 1 || w == nil {
+		t.Fatalf("the draft: version %d of cluster %q, %d officers, quorum %d, wallets %v", next.Version, next.Cluster, len(next.Officers), next.ChangeQuorum, next.Wallets)
+	}
+	if w.Network != bitcoin.Regtest || w.Role != policy.RoleCold || w.AnyDestination ||
+		!slices.Equal(w.Destinations, []policy.Destination{{Address: allowedDest, Label: "cold storage"}}) ||
+		w.MaxAmountSat != 50_000_000 || w.DailyCapSat != 100_000_000 || w.WeeklyCapSat != 300_000_000 || w.MaxFeeSat != 20_000 ||
+		len(w.Originators) != 1 || w.Originators[0].Name != "ledger" || !w.Originators[0].Key.Equal(ledgerKey) {
+		t.Errorf("the draft's rules of %s: %+v", wallet, w)
+	}
+
+	// The officers sign the draft's exact bytes with their key files.
+	sign := func(officer string) *pb.BundleSignature {
+		t.Helper()
+		s, err := keys.LoadKeyFile(labKey(officer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := s.Sign(keys.NamespacePolicy, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pb.BundleSignature{Officer: officer, Signature: string(sig)}
+	}
+	alice, bob := sign("alice"), sign("bob")
+	submitPolicy := func(node string, role pki.Role, sigs ...*pb.BundleSignature) (*pb.SubmitPolicyResponse, error) {
+		t.Helper()
+		cf := clientFlags{cluster: dir, role: string(role)}
+		cl, err := cf.open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := cl.dial(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		return pb.NewOfficerServiceClient(client.conn).SubmitPolicy(t.Context(), &pb.SubmitPolicyRequest{Bundle: raw, Signatures: sigs})
+	}
+	// One officer is not a quorum, and the backend is no officer.
+	if _, err := submitPolicy("node-1", pki.RoleOfficer, alice); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "takes 2") {
+		t.Errorf("a bundle signed by alice alone: %v; want PermissionDenied", err)
+	}
+	if _, err := submitPolicy("node-1", pki.RoleBackend, alice, bob); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a bundle submitted with the backend's certificate: %v; want PermissionDenied", err)
+	}
+	for _, node := range []string{"node-1", "node-2", "node-3"} {
+		resp, err := submitPolicy(node, pki.RoleOfficer, alice, bob)
+		if err != nil {
+			t.Fatalf("submitting the signed bundle to %s: %v", node, err)
+		}
+		if resp.GetPolicy().GetVersion() != 2 || !slices.Equal(resp.GetSignedBy(), []string{"alice", "bob"}) {
+			t.Errorf("%s accepted version %d, signed by %v; want 2 by alice and bob", node, resp.GetPolicy().GetVersion(), resp.GetSignedBy())
+		}
+	}
+	r = run("policy", "show", "-node", "node-3", "-role", "auditor", "-json")
+	ok(r, "policy show -json")
+	var shown struct {
+		Version    int64  `json:"version"`
+		Hash       string `json:"hash"`
+		Signatures []struct {
+			Officer string `json:"officer"`
+		} `json:"signatures"`
+		Bundle json.RawMessage `json:"bundle"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+		t.Fatalf("policy show -json: %v\n%s", err, r.stdout)
+	}
+	if h := sha256.Sum256(raw); shown.Version != 2 || shown.Hash != hex.EncodeToString(h[:]) || len(shown.Signatures) != 2 || !json.Valid(shown.Bundle) {
+		t.Errorf("policy show -json on node-3: %+v; want version 2, hash %x, two signatures", shown, h)
+	}
+	r = run("policy", "show", "-node", "node-2")
+	for _, want := range []string{"policy version 2 in force on node-2", "signed by alice, bob", `"cold storage"`, wallet} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("policy show does not say %q:\n%s%s", want, r.stdout, r.stderr)
+		}
+	}
+
 	build("wd-1", allowedDest, "good")
-	r = run("withdraw", "submit", "-intent", f("good.json"), "-psbt", f("good.psbt"), "-follow", "-signed-out", f("signed.hex"), "-yes")
+	r = submit("good", "-originator-key", labKey("ledger"), "-follow", "-signed-out", f("signed.hex"))
 	ok(r, "withdraw submit -follow")
 	for _, want := range []string{"SIGNING", "SIGNED", "committee", "verified", "txid"} {
 		if !strings.Contains(r.stdout, want) {
@@ -186,45 +374,75 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 		t.Errorf("signed.hex: %v", err)
 	}
 
-	// DMM Bitcoin: the same withdrawal, paying another address.
+	// DMM Bitcoin: the same withdrawal, paying another address, signed by the ledger.
 	build("wd-2", attackerDest, "swapped")
-	r = run("withdraw", "submit", "-intent", f("swapped.json"), "-psbt", f("swapped.psbt"), "-yes")
+	r = submit("swapped", "-originator-key", labKey("ledger"))
 	if r.code != 1 || !strings.Contains(r.stdout, "rule      policy.destination_not_allowed") || !strings.Contains(r.stderr, "code: FailedPrecondition") {
 		t.Errorf("the swapped withdrawal: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// ... and under the id already signed.
 	build("wd-1", attackerDest, "reused")
-	r = run("withdraw", "submit", "-intent", f("reused.json"), "-psbt", f("reused.psbt"), "-yes", "-node", "node-2", "-json")
-	var refused refusalJSON
-	if err := json.Unmarshal([]byte(r.stdout), &refused); err != nil || r.code != 1 || !slices.Equal(refused.Rules, []string{"withdrawal.id_reused"}) {
-		t.Errorf("the swapped withdrawal under the signed id: exit code %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
-	}
+	refusedFor(submit("reused", "-originator-key", labKey("ledger"), "-node", "node-2", "-json"), "the swapped withdrawal under the signed id", "withdrawal.id_reused")
 
-	// The intent untouched and its transaction altered: the client warns,
-	// and the nodes find no output paying the intent's destination.
+	// Intents the ledger did not sign.
+	build("wd-4", allowedDest, "unsigned")
+	refusedFor(submit("unsigned", "-json"), "an unsigned intent", policy.RuleIntentUnsigned)
+	if _, err := keys.GenerateKeyFile(f("other.key"), "not-the-ledger"); err != nil {
+		t.Fatal(err)
+	}
+	build("wd-5", allowedDest, "other")
+	refusedFor(submit("other", "-originator-key", f("other.key"), "-node", "node-3", "-json"), "an intent signed by another key", policy.RuleIntentSignature)
+	ledger, err := keys.LoadKeyFile(labKey("ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIntent := func(intentFile, sigFile string) {
+		t.Helper()
+		in, _, err := readIntent(intentFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := ledger.Sign(keys.NamespaceIntent, in.Canonical())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(sigFile, sig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signIntent(f("good.json"), f("good.sig"))
+	build("wd-6", allowedDest, "borrowed")
+	refusedFor(submit("borrowed", "-intent-signature", f("good.sig"), "-json"), "an intent carrying the ledger's signature of another intent", policy.RuleIntentSignature)
+
+	// The intent untouched and signed by the ledger (-intent-signature),
+	// its transaction altered: the client warns, and the nodes find no
+	// output paying the intent's destination.
 	altered, _ := json.Marshal(intentJSON{WithdrawalID: "wd-3", WalletID: wallet, Network: "regtest", Asset: "BTC",
 		Destination: allowedDest, AmountSat: 25_000_000, FeeCapSat: 10_000})
 	if err := os.WriteFile(f("altered.json"), altered, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r = run("withdraw", "submit", "-intent", f("altered.json"), "-psbt", f("swapped.psbt"), "-yes")
+	signIntent(f("altered.json"), f("altered.sig"))
+	r = run("withdraw", "submit", "-intent", f("altered.json"), "-psbt", f("swapped.psbt"), "-intent-signature", f("altered.sig"), "-yes")
 	if r.code != 1 || !strings.Contains(r.stdout, "WARNING") || !strings.Contains(r.stdout, "rule      output.destination_missing") {
 		t.Errorf("the altered transaction: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	r = run("withdraw", "show", "wd-1", "-json", "-role", "auditor")
 	ok(r, "withdraw show")
-	var shown withdrawalJSON
-	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+	var wd withdrawalJSON
+	if err := json.Unmarshal([]byte(r.stdout), &wd); err != nil {
 		t.Fatal(err)
 	}
-	if shown.Status != "SIGNED" || shown.DestinationLabel != "cold storage" || shown.SignedTx != hex.EncodeToString(signed) || len(shown.Committee) != 2 {
-		t.Errorf("withdraw show wd-1: %+v", shown)
+	if wd.Status != "SIGNED" || wd.DestinationLabel != "cold storage" || wd.SignedTx != hex.EncodeToString(signed) || len(wd.Committee) != 2 {
+		t.Errorf("withdraw show wd-1: %+v", wd)
 	}
 	r = run("withdraw", "list", "-role", "officer")
 	ok(r, "withdraw list")
-	if !strings.Contains(r.stdout, "policy.destination_not_allowed") || !strings.Contains(r.stdout, "(cold storage)") {
-		t.Errorf("withdraw list:\n%s", r.stdout)
+	for _, want := range []string{"policy.destination_not_allowed", "(cold storage)", policy.RuleIntentUnsigned, policy.RuleIntentSignature, policy.RuleWalletUnknown} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("withdraw list does not say %q:\n%s", want, r.stdout)
+		}
 	}
 	ok(run("withdraw", "watch", "wd-1"), "withdraw watch of a signed withdrawal")
 	r = run("withdraw", "watch", "wd-2")

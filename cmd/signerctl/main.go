@@ -1,7 +1,8 @@
 // Command signerctl is the operators' and integrators' CLI of countersign:
 // it creates a cluster's certificates and configs, runs a local development
 // cluster, creates wallets, derives addresses, builds, submits and follows
-// withdrawals, writes the nodes' policy files and reports the nodes' state.
+// withdrawals, drafts policy versions for officers to sign and reports the
+// nodes' state.
 //
 //	signerctl init -dir cluster            write a new 2-of-3 cluster
 //	signerctl dev -dir cluster             run all of its nodes in this process

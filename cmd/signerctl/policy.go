@@ -41,7 +41,7 @@ will check it before it is written.`,
 		out := fs.String("o", "", "write the proposed bundle to this `file` (required)")
 		fs.StringVar(&ch.wallet, "wallet", "", "the wallet's `id` (required)")
 		fs.StringVar(&ch.name, "name", "", "the wallet's name, for people (default: its id)")
-		fs.StringVar(&ch.role, "role", "", "the wallet's role: hot, warm or cold (default: cold for a new wallet)")
+		fs.StringVar(&ch.role, "wallet-role", "", "the wallet's role: hot, warm or cold (default: cold for a new wallet); -role is the client certificate's")
 		fs.StringVar(&ch.network, "network", "", "the wallet's `network`, for a wallet new to the policy")
 		fs.StringVar(&ch.to, "to", "", "allow this destination `address`")
 		fs.StringVar(&ch.label, "label", "", "the destination's label, 1-64 bytes (required with -to)")

@@ -139,6 +139,9 @@ output.`,
 			if *signedOut != "" && !*follow {
 				return usagef("-signed-out needs -follow")
 			}
+			if cf.originatorKey != "" && cf.intentSignature != "" {
+				return usagef("-originator-key and -intent-signature exclude each other")
+			}
 			return c.withdrawSubmit(ctx, &cf, *intentFile, *psbtFile, *follow, *signedOut, *yes, *timeout)
 		}
 	},
@@ -490,7 +493,7 @@ func (c *cli) submitFailed(ctx context.Context, cf *clientFlags, client *client,
 	} else {
 		printRefusal(c.stdout, out)
 	}
-	return withHint(err, "the policy file of each node decides (signerctl policy show); rule codes are listed in policy/bitcoin/rules.go and policy/decide.go. Id %s stays bound to this refused request: a corrected one needs a new id", id)
+	return withHint(err, "the officer-signed policy in force decides (signerctl policy show); rule codes are listed in policy/bitcoin/rules.go and policy/decide.go. Id %s stays bound to this refused request: a corrected one needs a new id", id)
 }
 
 // refusalJSON is a refused submission as -json prints it.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
-	"github.com/countersign/countersign/signer"
 )
 
 // Regtest destinations: one the tests allow, one an attacker's.
@@ -91,16 +89,19 @@ func TestWithdrawUsageErrors(t *testing.T) {
 		{"build with a bad id", append(slices.Clone(build), "-id", "wd 1"), "intent.withdrawal_id"},
 		{"build with a change index too high", append(slices.Clone(build), "-change-index", "16777216"), "-change-index 16777216: at most 16777215"},
 		{"submit without files", []string{"withdraw", "submit"}, "-intent and -psbt are required"},
+		{"submit with two intent signatures", []string{"withdraw", "submit", "-intent", "i", "-psbt", "p", "-originator-key", "k", "-intent-signature", "s"}, "-originator-key and -intent-signature exclude each other"},
 		{"signed-out without follow", []string{"withdraw", "submit", "-intent", "i", "-psbt", "p", "-signed-out", "s"}, "-signed-out needs -follow"},
 		{"show without id", []string{"withdraw", "show"}, "which withdrawal?"},
 		{"watch with two ids", []string{"withdraw", "watch", "a", "b"}, `unexpected argument "b"`},
 		{"list too many", []string{"withdraw", "list", "-limit", "1001"}, "-limit 1001: want 1 to 1000"},
 		{"withdraw alone", []string{"withdraw"}, "withdraw needs a subcommand: withdraw build, withdraw submit, withdraw show, withdraw list, withdraw watch"},
-		{"allow without wallet", []string{"policy", "allow", "-to", allowedDest, "-label", "x"}, "-wallet is required"},
-		{"allow a destination without label", []string{"policy", "allow", "-wallet", "w-1", "-to", allowedDest}, "-to and -label go together"},
-		{"allow nothing", []string{"policy", "allow", "-wallet", "w-1"}, "nothing to change"},
-		{"allow a bad address", []string{"policy", "allow", "-wallet", "w-1", "-to", "bcrt1qnope", "-label", "x"}, "is not a destination the nodes accept"},
-		{"allow a negative cap", []string{"policy", "allow", "-wallet", "w-1", "-max-fee", "-1"}, "-max-fee -1: want 1 to"},
+		{"propose without wallet", []string{"policy", "propose", "-o", "p.json", "-to", allowedDest, "-label", "x"}, "-wallet is required"},
+		{"propose without output", []string{"policy", "propose", "-wallet", "w-0123456789abcdef"}, "-o is required"},
+		{"propose a destination without label", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-to", allowedDest}, "-to and -label go together"},
+		{"propose a label without destination", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-label", "x"}, "-to and -label go together"},
+		{"propose a tier of two parts", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "10000000:2"}, "want SATS:K:GROUP"},
+		{"propose a tier of words", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "lots:2:treasury"}, "with SATS and K numbers"},
+		{"propose an originator without name", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-originator", "ledger.pub"}, "want NAME=KEYFILE.pub"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,124 +261,6 @@ func TestReadFilesRefuseStrangers(t *testing.T) {
 	if _, err := readPSBT(write("p.psbt", "cHNidA==")); err == nil {
 		t.Error("readPSBT accepts base64 of something else")
 	}
-}
-
-// TestPolicyAllow writes rules into every node's policy file of a cluster
-// directory, as the nodes will read them, and shows them.
-func TestPolicyAllow(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "c")
-	if r := runCLI(t, nil, "init", "-dir", dir); r.code != 0 {
-		t.Fatalf("init: %s", r.stderr)
-	}
-	const wallet = "w-0123456789abcdef"
-	files := func() [][]byte {
-		var out [][]byte
-		for _, id := range []string{"node-1", "node-2", "node-3"} {
-			raw, err := os.ReadFile(filepath.Join(dir, "nodes", id, "policy.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, raw)
-		}
-		return out
-	}
-	before := files()
-	allow := []string{"policy", "allow", "-cluster", dir, "-wallet", wallet, "-to", allowedDest, "-label", "cold storage",
-		"-max-amount", "50000000", "-daily-cap", "100000000", "-max-fee", "20000"}
-
-	// Without -yes and with no answer, nothing is written.
-	r := runCLI(t, nil, allow...)
-	if r.code != 1 || !strings.Contains(r.stderr, "not confirmed") || !strings.Contains(r.stdout, "cold storage") {
-		t.Fatalf("policy allow without -yes: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if !slices.EqualFunc(files(), before, bytes.Equal) {
-		t.Fatal("an unconfirmed policy allow wrote the files")
-	}
-
-	// A new wallet needs every cap; a daily cap below the amount cap is refused as the nodes would.
-	r = runCLI(t, nil, "policy", "allow", "-cluster", dir, "-wallet", wallet, "-to", allowedDest, "-label", "x", "-max-fee", "5", "-yes")
-	if r.code != 2 || !strings.Contains(r.stderr, "has no rules yet") {
-		t.Errorf("policy allow of a new wallet without caps: exit code %d\n%s", r.code, r.stderr)
-	}
-	bad := slices.Clone(allow)
-	bad[len(bad)-3] = "1000"
-	r = runCLI(t, nil, append(bad, "-yes")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "daily_cap_sat must be at least max_amount_sat") {
-		t.Errorf("policy allow with a daily cap below the amount cap: exit code %d\n%s", r.code, r.stderr)
-	}
-	if !slices.EqualFunc(files(), before, bytes.Equal) {
-		t.Fatal("a refused policy allow wrote the files")
-	}
-
-	// Confirmed by stdin.
-	r = runCLIInput(t, "y\n", allow...)
-	if r.code != 0 {
-		t.Fatalf("policy allow: exit code %d\n%s", r.code, r.stderr)
-	}
-	// A second destination and a new fee cap keep the rest.
-	r = runCLI(t, nil, "policy", "allow", "-cluster", dir, "-wallet", wallet, "-to", attackerDest, "-label", "hot wallet", "-max-fee", "30000", "-yes")
-	if r.code != 0 {
-		t.Fatalf("second policy allow: exit code %d\n%s", r.code, r.stderr)
-	}
-	after := files()
-	for i, raw := range after {
-		f, err := policy.ParseFile(raw)
-		if err != nil {
-			t.Fatalf("node-%d: %v", i+1, err)
-		}
-		w := f.Wallets[wallet]
-		if w == nil || len(w.Destinations) != 2 || w.Destinations[0].Label != "cold storage" || w.Destinations[1].Address != attackerDest ||
-			w.MaxAmountSat != 50_000_000 || w.DailyCapSat != 100_000_000 || w.MaxFeeSat != 30_000 {
-			t.Errorf("node-%d's rules: %+v", i+1, w)
-		}
-		if !bytes.Equal(raw, after[0]) {
-			t.Errorf("node-%d's file differs from node-1's", i+1)
-		}
-	}
-	if entries, _ := filepath.Glob(filepath.Join(dir, "nodes", "*", ".policy.json.tmp-*")); len(entries) > 0 {
-		t.Errorf("temporary files left: %v", entries)
-	}
-
-	// Show, as text and as JSON.
-	r = runCLI(t, nil, "policy", "show", "-cluster", dir)
-	for _, want := range []string{"3 node(s) with the same policy file", wallet, `"cold storage"`, `"hot wallet"`, "30000 sat per withdrawal"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("policy show does not say %q:\n%s", want, r.stdout)
-		}
-	}
-	r = runCLI(t, nil, "policy", "show", "-cluster", dir, "-node", "node-2", "-json")
-	var shown []policyShowJSON
-	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
-		t.Fatalf("policy show -json: %v\n%s", err, r.stdout)
-	}
-	h := sha256.Sum256(after[1])
-	if len(shown) != 1 || shown[0].Node != "node-2" || shown[0].SHA256 != hex.EncodeToString(h[:]) || shown[0].Wallets[wallet] == nil {
-		t.Errorf("policy show -json: %+v", shown)
-	}
-
-	// A node whose config names no policy file is named.
-	cfgPath := filepath.Join(dir, "nodes", "node-3", "config.json")
-	cfg, err := signer.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.PolicyFile = ""
-	if err := signer.WriteConfig(cfgPath, cfg); err != nil {
-		t.Fatal(err)
-	}
-	r = runCLI(t, nil, "policy", "show", "-cluster", dir)
-	if r.code != 1 || !strings.Contains(r.stderr, "node-3") || !strings.Contains(r.stderr, `"policy_file"`) {
-		t.Errorf("policy show with node-3 lacking a policy file: exit code %d\n%s", r.code, r.stderr)
-	}
-}
-
-// runCLIInput runs signerctl with input on its standard input.
-func runCLIInput(t *testing.T, input string, args ...string) result {
-	t.Helper()
-	var stdout, stderr syncBuffer
-	c := &cli{stdin: strings.NewReader(input), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
-	code := c.report(c.run(t.Context(), args))
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
 func TestRuleInMessage(t *testing.T) {

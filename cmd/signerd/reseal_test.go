@@ -21,6 +21,7 @@ import (
 
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy/policytest"
 	"github.com/countersign/countersign/signer"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -178,7 +179,9 @@ type node struct {
 func newNode(t *testing.T, withDB bool) *node {
 	t.Helper()
 	dir := t.TempDir()
-	m, err := signer.CreateCluster(dir, signer.ClusterOptions{Nodes: 2, Threshold: 2, Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}})
+	genesis := policytest.Marshal(t, policytest.Genesis("test"))
+	m, err := signer.CreateCluster(dir, signer.ClusterOptions{Nodes: 2, Threshold: 2, Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"},
+		Genesis: genesis, GenesisSignatures: policytest.SignaturesFile(t, policytest.SignBundle(t, genesis, policytest.Alice, policytest.Bob))})
 	if err != nil {
 		t.Fatal(err)
 	}

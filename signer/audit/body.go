@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Body returns the canonical body bytes of v, one of the body types below:
@@ -169,9 +170,11 @@ type WithdrawalDecided struct {
 	PolicyVersion int64 `json:"policy_version,omitempty"`
 	// Originator names the system whose signature the intent carries.
 	Originator string `json:"originator,omitempty"`
+	// DecidedAt is the time the decision used (windows, hours).
+	DecidedAt time.Time `json:"decided_at,omitzero"`
 	// SpentDaySat and SpentWeekSat are the wallet's outflow over the
-	// rolling 24 hours and 7 days before the decision (the record's time),
-	// this withdrawal excluded, by this node's committed history.
+	// rolling 24 hours and 7 days before DecidedAt, this withdrawal
+	// excluded, by this node's committed history.
 	SpentDaySat  int64 `json:"spent_day_sat,omitempty"`
 	SpentWeekSat int64 `json:"spent_week_sat,omitempty"`
 	// Approvals required before signing: that many officers of
