@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/policy/keys"
@@ -122,8 +124,15 @@ func ParseStatement(raw []byte) (Approval, error) {
 		return Approval{}, approvalErr(ApprovalMalformed, "expires: %v", err)
 	}
 	a.Expires = t
-	if len(a.Reason) > maxApprovalReason || strings.ContainsFunc(a.Reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return Approval{}, approvalErr(ApprovalMalformed, "reason: at most %d printable bytes", maxApprovalReason)
+	if len(a.Reason) > maxApprovalReason || !utf8.ValidString(a.Reason) ||
+		strings.ContainsFunc(a.Reason, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
+		return Approval{}, approvalErr(ApprovalMalformed, "reason: at most %d bytes of printable UTF-8, no control or format characters", maxApprovalReason)
+	}
+	if err := (bitcoin.Intent{WithdrawalID: a.WithdrawalID}).CheckID(); err != nil {
+		return Approval{}, approvalErr(ApprovalMalformed, "withdrawal: %v", err)
+	}
+	if t, err := hex.DecodeString(a.TxID); err != nil || len(t) != 32 || strings.ToLower(a.TxID) != a.TxID {
+		return Approval{}, approvalErr(ApprovalMalformed, "txid: want 64 lower-case hex digits")
 	}
 	if !bytes.Equal(a.Statement(), raw) {
 		return Approval{}, approvalErr(ApprovalMalformed, "statement is not in canonical form")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/policy/policytest"
 )
@@ -78,7 +79,7 @@ func TestCheckApproval(t *testing.T) {
 		{name: "an officer of the group rejects", by: carol, edit: func(a *policy.Approval) { a.Verdict = policy.VerdictReject }},
 		{name: "without a reason", by: bob, edit: func(a *policy.Approval) { a.Reason = "" }},
 		{name: "for another withdrawal id", by: alice, edit: func(a *policy.Approval) { a.WithdrawalID = "wd-2" }, rule: policy.ApprovalOtherWithdraw},
-		{name: "for a withdrawal id with a leading space", by: alice, edit: func(a *policy.Approval) { a.WithdrawalID = " wd-1" }, rule: policy.ApprovalOtherWithdraw},
+		{name: "for a withdrawal id with a leading space", by: alice, edit: func(a *policy.Approval) { a.WithdrawalID = " wd-1" }, rule: policy.ApprovalMalformed},
 		{name: "for another request under the same id", by: alice, edit: func(a *policy.Approval) { a.RequestHash[0] ^= 1 }, rule: policy.ApprovalOtherWithdraw},
 		{name: "under another policy", by: alice, edit: func(a *policy.Approval) { a.PolicyHash = other.Hash() }, rule: policy.ApprovalOtherPolicy},
 		{name: "expiring now", by: alice, edit: func(a *policy.Approval) { a.Expires = approvalNow }, rule: policy.ApprovalExpired},
@@ -428,5 +429,32 @@ func TestParseStatementRefuses(t *testing.T) {
 				t.Fatalf("parsed %+v (%v), want %s", got, err, policy.ApprovalMalformed)
 			}
 		})
+	}
+}
+
+// TestRequestHash: the hash is computed as documented, and covers every
+// byte of the intent and of the PSBT.
+func TestRequestHash(t *testing.T) {
+	in, psbt, _ := withdrawal(t, allowed, 500_000)
+	canonical := in.Canonical()
+	msg := fmt.Appendf(nil, "countersign/withdrawal-request/v1\x00%d\x00%s%s", len(canonical), canonical, psbt)
+	h := policy.RequestHash(in, psbt)
+	if h != sha256.Sum256(msg) {
+		t.Fatalf("RequestHash %x is not as documented", h)
+	}
+	otherIntent := in
+	otherIntent.RequestedBy = "alice"
+	otherPSBT := bytes.Clone(psbt)
+	otherPSBT[len(otherPSBT)-1] ^= 1
+	for name, got := range map[string][32]byte{
+		"another intent":     policy.RequestHash(otherIntent, psbt),
+		"another PSBT":       policy.RequestHash(in, otherPSBT),
+		"a PSBT longer":      policy.RequestHash(in, append(bytes.Clone(psbt), 0)),
+		"no PSBT":            policy.RequestHash(in, nil),
+		"another withdrawal": policy.RequestHash(func() bitcoin.Intent { o := in; o.WithdrawalID = "wd-2"; return o }(), psbt),
+	} {
+		if got == h {
+			t.Errorf("%s: same request hash", name)
+		}
 	}
 }

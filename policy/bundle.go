@@ -187,6 +187,9 @@ func ParseBundle(raw []byte) (*Bundle, error) {
 	if len(raw) > MaxBundleSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrBundle, len(raw), MaxBundleSize)
 	}
+	if err := oneMeaning(raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBundle, err)
+	}
 	var b Bundle
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -420,11 +423,17 @@ type Signature struct {
 
 // ParseSignatures reads a signatures file: a JSON array of Signature.
 func ParseSignatures(raw []byte) ([]Signature, error) {
+	if err := oneMeaning(raw); err != nil {
+		return nil, fmt.Errorf("%w: signatures: %v", ErrBundle, err)
+	}
 	var sigs []Signature
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sigs); err != nil {
 		return nil, fmt.Errorf("%w: signatures: %v", ErrBundle, err)
+	}
+	if len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\r\n")) != 0 {
+		return nil, fmt.Errorf("%w: signatures: trailing data after the array", ErrBundle)
 	}
 	if len(sigs) > MaxSignatures {
 		return nil, fmt.Errorf("%w: %d signatures, at most %d", ErrBundle, len(sigs), MaxSignatures)

@@ -28,6 +28,7 @@ const (
 	RuleExprPrefix            = "policy.rule."
 	RuleApprovalRejected      = "approval.rejected"
 	RuleNoBundle              = "policy.no_bundle"
+	RuleRequesterUnknown      = "policy.requested_by_unknown"
 )
 
 // MaxInputs is the most inputs a withdrawal may spend: what one signing
@@ -89,6 +90,9 @@ type Decision struct {
 // and checks it against the bundle.
 func (b *Bundle) Decide(r Request) Decision {
 	in := r.Intent
+	if b == nil || b.raw == nil {
+		return Decision{Rule: RuleNoBundle, Reason: "no policy bundle read by ParseBundle: nothing is allowed"}
+	}
 	d := Decision{PolicyHash: b.Hash(), PolicyVersion: b.Version}
 	refuse := func(rule, format string, a ...any) Decision {
 		d.Allowed, d.Rule, d.Reason = false, rule, fmt.Sprintf(format, a...)
@@ -100,6 +104,9 @@ func (b *Bundle) Decide(r Request) Decision {
 	}
 	if in.Network != rules.Network {
 		return refuse(RuleNetworkMismatch, "wallet %s is on %s, the intent names %s", in.WalletID, rules.Network, in.Network)
+	}
+	if _, ok := b.Officer(in.RequestedBy); in.RequestedBy != "" && !ok {
+		return refuse(RuleRequesterUnknown, "requested_by %q is not an officer of policy version %d", in.RequestedBy, b.Version)
 	}
 	if len(r.IntentSignature) == 0 {
 		return refuse(RuleIntentUnsigned, "the intent carries no signature; wallet %s takes intents signed by its originators only", in.WalletID)

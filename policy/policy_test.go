@@ -550,3 +550,37 @@ func TestDecideNamesPolicy(t *testing.T) {
 		t.Fatal("two bundle files share a hash")
 	}
 }
+
+// TestDecideRequester: a requesting officer must be an officer of the
+// bundle, or the rule that they cannot approve their own request could be
+// dodged by another spelling of their name.
+func TestDecideRequester(t *testing.T) {
+	b := parse(t, testBundle(coldWallet()))
+	for name, tc := range map[string]struct{ requester, rule string }{
+		"an officer":            {"alice", ""},
+		"not an officer":        {"mallory", policy.RuleRequesterUnknown},
+		"an officer's name, Ca": {"Alice", policy.RuleRequesterUnknown},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := request(t, allowed, 500_000)
+			r.Intent.RequestedBy = tc.requester
+			resign(t, &r)
+			if d := b.Decide(r); d.Allowed != (tc.rule == "") || d.Rule != tc.rule {
+				t.Fatalf("got allowed=%t rule=%q (%s), want %q", d.Allowed, d.Rule, d.Reason, tc.rule)
+			}
+		})
+	}
+}
+
+// TestDecideWithoutBundle: a bundle not read by ParseBundle (its rules not
+// compiled, its bytes unknown) allows nothing, and neither does none.
+func TestDecideWithoutBundle(t *testing.T) {
+	r := request(t, allowed, 500_000)
+	var none *policy.Bundle
+	handMade := testBundle(coldWallet())
+	for name, b := range map[string]*policy.Bundle{"nil": none, "hand-made": &handMade} {
+		if d := b.Decide(r); d.Allowed || d.Rule != policy.RuleNoBundle {
+			t.Errorf("%s: got allowed=%t rule=%q", name, d.Allowed, d.Rule)
+		}
+	}
+}

@@ -158,9 +158,9 @@ func TestRules(t *testing.T) {
 	}
 }
 
-// TestRulesAreThePolicys: rules come after the policy's own checks and
+// TestRulesAfterPolicy: rules come after the policy's own checks and
 // apply to their own wallet only.
-func TestRulesAreThePolicys(t *testing.T) {
+func TestRulesAfterPolicy(t *testing.T) {
 	w := coldWallet()
 	w.Rules = []policy.Rule{{Name: "never", Expr: "false"}}
 	b := testBundle(w)

@@ -110,6 +110,15 @@ func (in Intent) Check() error {
 	return nil
 }
 
+// CheckID returns nil if the intent's withdrawal id is well formed: 1 to
+// [MaxWithdrawalIDLen] of [A-Za-z0-9._:-].
+func (in Intent) CheckID() error {
+	if !validID(in.WithdrawalID) {
+		return refuse(RuleIntentWithdrawalID, "withdrawal id %s is not 1 to %d of [A-Za-z0-9._:-]", quote(in.WithdrawalID), MaxWithdrawalIDLen)
+	}
+	return nil
+}
+
 // validID reports whether s is 1 to MaxWithdrawalIDLen of [A-Za-z0-9._:-].
 func validID(s string) bool {
 	if len(s) < 1 || len(s) > MaxWithdrawalIDLen {
