@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# demo.sh shows a countersign withdrawal end to end on one machine, and the
-# DMM Bitcoin attack refused. It runs a 2-of-3 cluster on loopback, creates
-# a wallet by distributed key generation, derives a deposit address on every
-# node, fabricates a regtest transaction funding it (broadcast nowhere),
-# allows one destination in every node's policy file, and has the cluster
-# sign a withdrawal to it. Then it submits the same withdrawal paying
-# another address, as the altered request at DMM Bitcoin did: under a new id
-# the policy refuses it (policy.destination_not_allowed), and under the
-# signed withdrawal's id the nodes refuse the id (withdrawal.id_reused).
+# demo.sh shows countersign withdrawals end to end on one machine, and the
+# DMM Bitcoin attack refused. It runs a 2-of-3 cluster on loopback whose
+# genesis policy names three lab officers (alice, bob, carol), creates a
+# wallet by distributed key generation, derives a deposit address on every
+# node, and fabricates regtest transactions funding it (broadcast nowhere).
+# Officers alice and bob sign the next policy version, which gives the
+# wallet one allowed destination, caps, an approval tier (0.3 BTC and more
+# need 2 approvals of group treasury) and the ledger key that must sign
+# every intent. The cluster signs a 0.25 BTC withdrawal at once; a 0.45 BTC
+# one waits until alice and bob approve it from the officer CLI, then signs.
+# Then it submits a withdrawal paying another address, as the altered
+# request at DMM Bitcoin did: unsigned by the ledger it is refused
+# (policy.intent_unsigned), signed it is refused by the allowlist
+# (policy.destination_not_allowed), and under the signed withdrawal's id
+# the nodes refuse the id (withdrawal.id_reused).
 #
 # The cluster lives in .demo-cache/cluster and is kept between runs: it is a
 # throwaway lab cluster (plaintext sealer keys, loopback only), and rm -rf
@@ -45,24 +51,30 @@ die() {
 say "building bin/"
 "$GO" build -o bin/ ./cmd/...
 ctl=bin/signerctl
+officer=bin/officer
 
 rm -rf "$OUT"
 mkdir -p "$OUT" "$CACHE"
-if [[ -f $CLUSTER/cluster.json ]] && ! grep -q '"policy_file"' "$CLUSTER/nodes/node-1/config.json"; then
-	say "the demo cluster in $CLUSTER predates policy files: discarding it"
+if [[ -f $CLUSTER/cluster.json ]] && ! grep -q '"genesis_policy"' "$CLUSTER/nodes/node-1/config.json"; then
+	say "the demo cluster in $CLUSTER predates policy bundles: discarding it"
 	rm -rf "$CLUSTER"
 fi
 if [[ -f $CLUSTER/cluster.json ]]; then
 	say "reusing the demo cluster in $CLUSTER"
 else
-	say "creating a 2-of-3 cluster in $CLUSTER (each node keeps 1 pre-parameter set ready)"
-	"$ctl" init -dir "$CLUSTER" -nodes 3 -threshold 2 -base-port "$BASE_PORT" -pool 1 >"$OUT/init.txt"
-	head -n 1 "$OUT/init.txt"
+	say "creating a 2-of-3 cluster in $CLUSTER with lab officers alice, bob and carol (each node keeps 1 pre-parameter set ready)"
 fi
 c=(-cluster "$CLUSTER")
+LAB=$CLUSTER/lab-keys
+# as_officer NAME ARGS...: runs the officer CLI as a lab officer.
+as_officer() {
+	local name=$1
+	shift
+	"$officer" -cluster "$CLUSTER" -key "$LAB/$name.key" -name "$name" "$@"
+}
 
 say "starting the cluster (signerctl dev; its log is $OUT/cluster.log)"
-"$ctl" dev -dir "$CLUSTER" >"$OUT/cluster.log" 2>&1 &
+"$ctl" dev -dir "$CLUSTER" -nodes 3 -threshold 2 -base-port "$BASE_PORT" -pool 1 >"$OUT/cluster.log" 2>&1 &
 dev_pid=$!
 stop_cluster() {
 	if kill -0 "$dev_pid" 2>/dev/null; then
@@ -110,20 +122,49 @@ say "fabricating a regtest transaction that funds it (never broadcast: it only g
 	-out "$OUT/funding.hex" -utxos-out "$OUT/utxos.json" | tee "$OUT/funding.txt"
 grep -q "m/0/0 *$deposit" "$OUT/funding.txt" || die "the funding transaction does not pay $deposit"
 
-say "allowing wallet $wallet one destination, in every node's policy file"
-"$ctl" policy allow "${c[@]}" -wallet "$wallet" -to "$COLD" -label "exchange cold storage" \
-	-max-amount 50000000 -daily-cap 100000000 -max-fee 20000 -yes
+say "drafting the next policy version: wallet $wallet may pay only the cold storage address; 0.3 BTC or more needs 2 treasury approvals"
+"$ctl" policy propose "${c[@]}" -wallet "$wallet" -network regtest -name "demo cold wallet" -wallet-role cold \
+	-to "$COLD" -label "exchange cold storage" -max-amount 50000000 -daily-cap 100000000 -weekly-cap 300000000 \
+	-max-fee 20000 -tier 30000000:2:treasury -originator "ledger=$LAB/ledger.key.pub" -o "$OUT/policy-next.json"
+
+say "officers alice and bob review the change and sign it; then it is submitted to every node"
+as_officer alice policy sign -yes "$OUT/policy-next.json" | tee "$OUT/policy-sign-alice.txt"
+as_officer bob policy sign -yes "$OUT/policy-next.json" >"$OUT/policy-sign-bob.txt"
+tail -n 2 "$OUT/policy-sign-bob.txt"
+as_officer alice policy submit -yes "$OUT/policy-next.json"
 
 id="wd-$(date +%Y%m%d-%H%M%S)"
 say "building withdrawal $id: 0.25 BTC to the cold storage address"
 "$ctl" withdraw build "${c[@]}" -wallet "$wallet" -id "$id" -network regtest -to "$COLD" -amount 25000000 \
 	-fee-cap 10000 -fee-rate 5 -utxos "$OUT/utxos.json" -out "$OUT/withdrawal.psbt" -intent-out "$OUT/intent.json"
 
-say "submitting it and following it until it is signed"
+say "submitting it, signed by the exchange's ledger, and following it until it is signed (below the approval tier)"
 "$ctl" withdraw submit "${c[@]}" -intent "$OUT/intent.json" -psbt "$OUT/withdrawal.psbt" -follow \
-	-signed-out "$OUT/signed.hex" -yes | tee "$OUT/withdrawal.txt"
+	-originator-key "$LAB/ledger.key" -signed-out "$OUT/signed.hex" -yes | tee "$OUT/withdrawal.txt"
 txid=$(sed -n '/ is signed$/,$ s/^  txid  *\([0-9a-f]\{64\}\)$/\1/p' "$OUT/withdrawal.txt")
 [[ -n $txid ]] || die "no txid in the output"
+
+big="$id-large"
+say "a larger withdrawal, $big: 0.45 BTC, from a second fabricated coin"
+"$ctl" fund "${c[@]}" -wallet "$wallet" -network regtest -paths m/0/2 -amounts 50000000 \
+	-out "$OUT/funding-2.hex" -utxos-out "$OUT/utxos-2.json" >/dev/null
+"$ctl" withdraw build "${c[@]}" -wallet "$wallet" -id "$big" -network regtest -to "$COLD" -amount 45000000 \
+	-fee-cap 10000 -fee-rate 5 -utxos "$OUT/utxos-2.json" -out "$OUT/large.psbt" -intent-out "$OUT/large-intent.json" >/dev/null
+"$ctl" withdraw submit "${c[@]}" -intent "$OUT/large-intent.json" -psbt "$OUT/large.psbt" -originator-key "$LAB/ledger.key" -yes |
+	tee "$OUT/large-submit.txt"
+grep -q AWAITING_APPROVAL "$OUT/large-submit.txt" || die "$big does not wait for approval"
+
+say "the officers' queue"
+as_officer alice pending
+
+say "alice reviews $big on her own machine: fetched raw, re-derived and checked here"
+as_officer alice show "$big" | tee "$OUT/officer-show.txt"
+
+say "alice and bob approve it; at the second approval it is signed without anyone else acting"
+as_officer alice approve -yes "$big" | tee "$OUT/approve-alice.txt"
+as_officer bob approve -yes "$big" | tee "$OUT/approve-bob.txt"
+"$ctl" withdraw watch "$big" "${c[@]}" | tee "$OUT/large-watch.txt"
+grep -q SIGNED "$OUT/large-watch.txt" || die "$big was not signed"
 
 # expect_refusal RULE LABEL ARGS...: submits, shows the refusal, and checks
 # that it names RULE.
@@ -139,14 +180,20 @@ expect_refusal() {
 	grep -q "$rule" "$file" || die "the refusal does not name $rule"
 }
 
-say "DMM Bitcoin: the same withdrawal, its destination swapped for the attacker's address, under a new id"
+say "DMM Bitcoin: the same withdrawal, its destination swapped for the attacker's address by the middleware, under a new id"
 "$ctl" withdraw build "${c[@]}" -wallet "$wallet" -id "$id-swapped" -network regtest -to "$ATTACKER" -amount 25000000 \
 	-fee-cap 10000 -fee-rate 5 -utxos "$OUT/utxos.json" -out "$OUT/swapped.psbt" -intent-out "$OUT/swapped-intent.json" >/dev/null
-expect_refusal policy.destination_not_allowed destination -intent "$OUT/swapped-intent.json" -psbt "$OUT/swapped.psbt"
+expect_refusal policy.intent_unsigned unsigned -intent "$OUT/swapped-intent.json" -psbt "$OUT/swapped.psbt"
+
+say "... even signed by the ledger itself, the destination is not on the cold wallet's allowlist"
+sed "s/\"$id-swapped\"/\"$id-swapped-2\"/" "$OUT/swapped-intent.json" >"$OUT/swapped-2-intent.json"
+expect_refusal policy.destination_not_allowed destination -intent "$OUT/swapped-2-intent.json" -psbt "$OUT/swapped.psbt" \
+	-originator-key "$LAB/ledger.key"
 
 say "... and the swapped transaction under the signed withdrawal's own id $id"
 sed "s/\"$id-swapped\"/\"$id\"/" "$OUT/swapped-intent.json" >"$OUT/reused-intent.json"
-expect_refusal withdrawal.id_reused id-reused -intent "$OUT/reused-intent.json" -psbt "$OUT/swapped.psbt" -node node-2
+expect_refusal withdrawal.id_reused id-reused -intent "$OUT/reused-intent.json" -psbt "$OUT/swapped.psbt" -node node-2 \
+	-originator-key "$LAB/ledger.key"
 
 say "the withdrawals as node-1 knows them"
 "$ctl" withdraw list "${c[@]}" -wallet "$wallet"
@@ -173,14 +220,17 @@ for node in "${NODES[@]}"; do
 done
 
 printf '\nDone in %ds. In %s/:\n' "$((SECONDS - start))" "$OUT"
-printf '  %-22s %s\n' \
+printf '  %-25s %s\n' \
 	"funding.hex" "the fabricated funding transaction (regtest, broadcast nowhere)" \
 	"utxos.json" "its two coins, as 'withdraw build -utxos' reads them" \
+	"policy-next.json(.sigs)" "the policy version officers alice and bob signed" \
 	"intent.json" "withdrawal $id: 0.25 BTC to $COLD" \
 	"withdrawal.psbt" "its unsigned transaction (PSBT)" \
 	"signed.hex" "the signed transaction, txid $txid" \
-	"swapped.psbt" "the same withdrawal paying $ATTACKER: refused twice" \
-	"refusal-*.txt" "the refusals: policy.destination_not_allowed, withdrawal.id_reused" \
+	"large-*, approve-*" "withdrawal $big: 0.45 BTC, approved by alice and bob" \
+	"officer-show.txt" "what alice saw when she reviewed it" \
+	"swapped.psbt" "the same withdrawal paying $ATTACKER: refused three times" \
+	"refusal-*.txt" "the refusals: policy.intent_unsigned, policy.destination_not_allowed, withdrawal.id_reused" \
 	"node-{1,2,3}.db" "each node's bbolt file: wallet, withdrawals, audit log" \
 	"cluster.log" "the nodes' logs"
 cat <<EOF
@@ -189,5 +239,5 @@ Run it yourself:
   $ctl dev -dir $CLUSTER
   $ctl withdraw list -cluster $CLUSTER
   $ctl withdraw show $id -cluster $CLUSTER
-  $ctl policy show -cluster $CLUSTER
+  $officer -cluster $CLUSTER -key $LAB/carol.key policy show
 EOF
