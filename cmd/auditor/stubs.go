@@ -5,7 +5,7 @@ import (
 	"flag"
 )
 
-var fetchCommand, crossCheckCommand, exportCommand, reportCommand = stub("fetch"), stub("cross-check"), stub("export"), stub("report")
+var crossCheckCommand, reportCommand = stub("cross-check"), stub("report")
 
 func stub(name string) *command {
 	return &command{name: name, short: "not yet", flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
