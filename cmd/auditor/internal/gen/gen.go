@@ -194,7 +194,7 @@ func newTraffic(o Options, certDER []byte) *traffic {
 	g, _ := audit.Body(audit.Genesis{NodeID: o.Node, CertDER: certDER, Format: audit.Version})
 	t := &traffic{
 		o: o, rnd: mrand.New(mrand.NewPCG(o.Seed, 0x5eed)), now: o.Start.UTC(),
-		step:    time.Duration(int64(o.Days) * int64(24*time.Hour) / int64(max(o.Records, 1))),
+		step:    time.Duration(float64(o.Days) * float64(24*time.Hour) * 0.97 / float64(max(o.Records, 1))), // exponential gaps: stay within the span
 		peers:   []string{"node-2", "node-3"},
 		peerSeq: map[string]uint64{},
 		wallets: []string{"w-00000000000000a1", "w-00000000000000b2", "w-00000000000000c3"},
