@@ -146,7 +146,8 @@ func writeReport(w io.Writer, d *auditlog.ReportData) {
 		note := ""
 		if !audit.Kind(k).Known() {
 			note = "\t(not known to this auditor: counted, not read)"
-			if k == string(auditlog.KindWithdrawalApproved) || k == string(auditlog.KindPolicyAccepted) {
+			switch audit.Kind(k) {
+			case auditlog.KindWithdrawalApproval, auditlog.KindWithdrawalApproved, auditlog.KindWithdrawalRejected, auditlog.KindPolicyAccepted:
 				note = "\t(read leniently: its format is not final)"
 			}
 		}

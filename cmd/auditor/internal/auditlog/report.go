@@ -11,10 +11,12 @@ import (
 )
 
 // Kinds the report reads that this build of package audit does not know
-// yet: officer approvals and policy bundles (being built). Their bodies are
-// read leniently, by the field names below.
+// yet: officers' approvals and policy bundles (being built on another
+// branch). Their bodies are read leniently, by field name.
 const (
+	KindWithdrawalApproval audit.Kind = "withdrawal.approval"
 	KindWithdrawalApproved audit.Kind = "withdrawal.approved"
+	KindWithdrawalRejected audit.Kind = "withdrawal.rejected"
 	KindPolicyAccepted     audit.Kind = "policy.accepted"
 )
 
@@ -120,20 +122,30 @@ func (w *Withdrawal) set(status string) {
 
 func (d *ReportData) add(e *Entry) {
 	switch e.Kind {
-	case KindWithdrawalApproved:
+	case KindWithdrawalApproval, KindWithdrawalApproved, KindWithdrawalRejected:
+		// Officers' approvals: one approval as received (counted or not),
+		// the quorum reached, or a rejection that ended the withdrawal.
 		var b struct {
-			WithdrawalID string `json:"withdrawal_id"`
-			Officer      string `json:"officer"`
-			OfficerID    string `json:"officer_id"`
+			WithdrawalID string   `json:"withdrawal_id"`
+			Officer      string   `json:"officer"`
+			Verdict      string   `json:"verdict"`
+			Counted      *bool    `json:"counted"`
+			Approvers    []string `json:"approvers"`
 		}
 		if json.Unmarshal(e.Record.Body, &b) == nil && b.WithdrawalID != "" {
 			w := d.withdrawal(b.WithdrawalID)
-			officer := b.Officer + b.OfficerID
-			if officer == "" {
-				officer = "(unnamed)"
+			officers := b.Approvers
+			switch {
+			case e.Kind == KindWithdrawalRejected:
+				w.Rule = "officer.rejected"
+				w.set(StatusRefused)
+			case e.Kind == KindWithdrawalApproval && b.Officer != "" && b.Verdict == "approve" && (b.Counted == nil || *b.Counted):
+				officers = append(officers, b.Officer)
 			}
-			if !slices.Contains(w.Approvals, officer) {
-				w.Approvals = append(w.Approvals, officer)
+			for _, o := range officers {
+				if !slices.Contains(w.Approvals, o) {
+					w.Approvals = append(w.Approvals, o)
+				}
 			}
 		}
 		d.Unknown[e.Kind]++
@@ -143,7 +155,7 @@ func (d *ReportData) add(e *Entry) {
 		pc := PolicyChange{Node: e.Node, Seq: e.Seq, Time: e.Time}
 		if dec := json.NewDecoder(bytes.NewReader(e.Record.Body)); dec.Decode(&b) == nil {
 			pc.Version = stringField(b, "version", "policy_version")
-			pc.Hash = stringField(b, "policy_hash", "hash", "bundle_hash")
+			pc.Hash = stringField(b, "hash", "policy_hash", "bundle_hash")
 		}
 		d.Policy = append(d.Policy, pc)
 		d.Unknown[e.Kind]++
