@@ -14,7 +14,6 @@ import (
 // verification, not opening the file, dominates.
 const benchRecords = 50_000
 
-
 // BenchmarkVerifyLog verifies a generated log of realistic traffic from
 // its bbolt file, as 'auditor verify' does, and reports records/s. The
 // 1,000,000-record figure in the README comes from 'auditor gen' and
