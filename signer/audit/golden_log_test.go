@@ -26,7 +26,7 @@ func goldenBodies() []struct {
 		{KindCallRefused, CallRefused{Caller: "backend", Role: "backend", Method: "/countersign.v1.AuditService/ExportLog", Code: 7, Reason: "role backend may not call it"}},
 		{KindWithdrawalReceived, WithdrawalReceived{WithdrawalID: "wd-1", RequestHash: h(4),
 			Intent: []byte(`{"v":1,"withdrawal_id":"wd-1","wallet_id":"w-0000000000000001","network":"mainnet","asset":"BTC","destination":"bc1qexample","amount_sat":25000000,"fee_cap_sat":10000}`),
-			PSBT: []byte("psbt\xff\x01"), From: "backend"}},
+			PSBT:   []byte("psbt\xff\x01"), From: "backend"}},
 		{KindWithdrawalDecided, WithdrawalDecided{WithdrawalID: "wd-1", RequestHash: h(4), Allowed: true, PolicyHash: h(5),
 			Digests: []string{h(6)}, TxID: h(7), FeeSat: 1200, OutflowSat: 25001200}},
 		{KindSessionStarted, SessionStarted{SessionID: h(8), Kind: SessionSigning, WalletID: "w-0000000000000001",
