@@ -16,6 +16,7 @@ require (
 	github.com/google/go-tpm-tools v0.4.11
 	github.com/ipfs/go-log v1.0.5
 	github.com/prometheus/client_golang v1.25.0
+	github.com/rogpeppe/go-internal v1.16.0
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0

@@ -29,6 +29,7 @@ var access = map[string][]pki.Role{
 	pb.WalletService_ListWallets_FullMethodName:                      {pki.RoleBackend, pki.RoleOfficer, pki.RoleAuditor},
 	pb.WalletService_DeriveAddress_FullMethodName:                    {pki.RoleBackend},
 	pb.NodeService_GetStatus_FullMethodName:                          anyRole,
+	pb.AuditService_ExportLog_FullMethodName:                         {pki.RoleAuditor},
 	pb.WithdrawalService_SubmitWithdrawal_FullMethodName:             {pki.RoleBackend},
 	pb.WithdrawalService_GetWithdrawal_FullMethodName:                {pki.RoleBackend, pki.RoleOfficer, pki.RoleAuditor},
 	pb.WithdrawalService_WatchWithdrawal_FullMethodName:              {pki.RoleBackend, pki.RoleOfficer, pki.RoleAuditor},

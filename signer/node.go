@@ -191,6 +191,7 @@ func (n *Node) ServeListener(ctx context.Context, lis net.Listener) error {
 		grpc.MaxRecvMsgSize(4<<20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
+	pb.RegisterAuditServiceServer(srv, auditService{n: n})
 	pb.RegisterWalletServiceServer(srv, n)
 	pb.RegisterWithdrawalServiceServer(srv, n)
 	pb.RegisterNodeServiceServer(srv, n)

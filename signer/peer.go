@@ -110,7 +110,7 @@ func (n *Node) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.Deliver
 		return nil, invalid("payload of %d bytes, limit %d", len(m.Payload), maxPayload)
 	}
 	if req.Body == nil {
-		return nil, invalid("body: want message, echo or abort")
+		return nil, invalid("body: want message, echo, abort or head")
 	}
 	if err := s.enqueue(inbound{from: from, req: req}); err != nil {
 		n.metrics.dropped.WithLabelValues("session_ended").Inc()

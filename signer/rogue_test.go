@@ -215,6 +215,9 @@ func TestMisbehavingPeer(t *testing.T) {
 			m.Payload = m.Payload[:len(m.Payload)/2]
 			r.send(ctx, "node-2", prep.SessionId, m)
 		}, "bad message from node-3", true},
+		{"malformed log head", func(ctx context.Context, t *testing.T, r *roguePeer, prep *pb.PrepareRequest) {
+			r.peers["node-1"].Deliver(ctx, &pb.DeliverRequest{SessionId: prep.SessionId, Body: &pb.DeliverRequest_Head{Head: &pb.LogHead{Seq: 3, Hash: []byte{1, 2}}}})
+		}, "node-3 sent a malformed log head", true},
 		{"silence", func(context.Context, *testing.T, *roguePeer, *pb.PrepareRequest) {}, "timed out after 6s waiting for", false},
 		{"duplicates are dropped, not fatal", func(ctx context.Context, t *testing.T, r *roguePeer, prep *pb.PrepareRequest) {
 			m := broadcastOf(r.roundOne(t, prep))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/mpc"
 )
 
@@ -83,6 +84,7 @@ type session struct {
 	echoes  map[echoKey][32]byte
 	links   map[string]*link
 	started time.Time
+	heads   map[string]bool // members whose log head arrived
 }
 
 type msgKey struct{ from, typ string }
@@ -168,6 +170,7 @@ func (s *session) loop() {
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
 	s.node.audit(sessionStartedEvent(s))
+	s.sendHead()
 	startedAt := time.Now()
 	msgs, err := s.proto.Start()
 	s.log.Debug("protocol started", "took", time.Since(startedAt), "messages", len(msgs))
@@ -252,7 +255,54 @@ func (s *session) handle(in inbound) {
 		s.onEcho(in.from, b.Echo)
 	case *pb.DeliverRequest_Abort:
 		s.end(aborted(fmt.Sprintf("%s aborted the session: %s", in.from, b.Abort.Reason), b.Abort.Culprits))
+	case *pb.DeliverRequest_Head:
+		s.onHead(in.from, b.Head)
 	}
+}
+
+// sendHead tells every other member the head of this node's audit log, on
+// the links ahead of any protocol message.
+func (s *session) sendHead() {
+	h := s.node.store.Head()
+	for _, l := range s.links {
+		l.send(&pb.DeliverRequest{SessionId: s.id, Body: &pb.DeliverRequest_Head{Head: &pb.LogHead{Seq: h.Seq, Hash: h.Hash[:]}}})
+	}
+}
+
+// onHead records a member's log head in this node's audit log: once per
+// member and session. A malformed head aborts the session, naming its
+// sender.
+func (s *session) onHead(from string, h *pb.LogHead) {
+	if s.heads[from] {
+		s.node.metrics.dropped.WithLabelValues("duplicate").Inc()
+		return
+	}
+	body, err := peerHeadBody(from, s.key(), h)
+	if err != nil {
+		s.end(aborted(fmt.Sprintf("%s sent a malformed log head: %v", from, err), []string{from}))
+		return
+	}
+	if s.heads == nil {
+		s.heads = map[string]bool{}
+	}
+	s.heads[from] = true
+	s.node.audit(storeEvent(audit.KindPeerHead, body))
+}
+
+// peerHeadBody checks a log head a peer sent and returns the audit body
+// that records it.
+func peerHeadBody(from, sessionID string, h *pb.LogHead) (*audit.PeerHead, error) {
+	if h == nil {
+		return nil, errors.New("no head")
+	}
+	if len(h.Hash) != sha256.Size {
+		return nil, fmt.Errorf("hash of %d bytes, want %d", len(h.Hash), sha256.Size)
+	}
+	body := &audit.PeerHead{Peer: from, Seq: h.Seq, Hash: hex.EncodeToString(h.Hash), SessionID: sessionID}
+	if _, err := body.Head(); err != nil { // the checks an auditor applies
+		return nil, err
+	}
+	return body, nil
 }
 
 func (s *session) onMessage(from string, m mpc.Message) {

@@ -133,11 +133,15 @@ type CallRefused struct {
 	Reason string `json:"reason"`
 }
 
-// PeerHead is the body of KindPeerHead: the head of a peer's log.
+// PeerHead is the body of KindPeerHead: the head of a peer's log, as the
+// peer sent it during a session. Check one read from a log with
+// [PeerHead.Head].
 type PeerHead struct {
 	Peer string `json:"peer"` // node id
 	Seq  uint64 `json:"seq"`
 	Hash string `json:"hash"` // hex
+	// SessionID is the session, in hex, during which the peer sent it.
+	SessionID string `json:"session_id,omitempty"`
 }
 
 // WithdrawalReceived is the body of KindWithdrawalReceived. Intent is the

@@ -169,6 +169,31 @@ or with its last head if the log ends before it (ErrTruncated).
 Errors are *VerifyError values naming the first bad record and wrapping one
 of the sentinel errors, to be tested with errors.Is.
 
+Stream verifies exactly as a Verifier does, and gives the same first error,
+but checks signatures (the costly step 6) on a pool of goroutines while one
+goroutine reads the log and checks steps 1 to 5, 7 and 8 in order; results
+are put back in log order, and memory stays bounded. It yields each
+verified record with its hash, so what reads a log (the auditor's tools)
+sees only records that passed.
+
+# Peer heads
+
+During every session each member sends the head of its log (seq and
+record hash) to every other member before its first protocol message, and
+each member appends a peer.head record: {"peer": id, "seq": n, "hash":
+hex, "session_id": hex}. A log is checked against the peer heads recorded
+in the other nodes' logs: a log that no longer holds a record a peer saw,
+or holds another one there, was truncated or rewritten. Records appended
+after the last session a node took part in are covered only by the next
+one.
+
+# Reading bodies
+
+ParseBody decodes a body into its Go type for the kinds this package
+knows, ignoring fields added later; it is ErrUnknownKind for any other
+kind, which readers count and skip. A peer.head body must also name a node
+and carry 64 lower-case hex digits that are not all zero.
+
 # Evolution
 
 The version byte names the format of one record. A change to the encoding,

@@ -56,19 +56,27 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 
 // A Verifier checks a stored log record by record, in constant memory. Feed
 // it every stored (key, value) pair in key order with Add, then call
-// Finish. The first error is final: later calls return it again.
+// Finish. The first error is final: later calls return it again. [Stream]
+// does the same with the signature checks spread over several goroutines.
 type Verifier struct {
+	pub   crypto.PublicKey
+	chain chain
+	err   error // the first error
+}
+
+// chain is the state of a verification that is checked in log order: the
+// last accepted record's head and time.
+type chain struct {
 	pub     crypto.PublicKey
 	started bool  // a record was accepted
 	head    Head  // the last accepted record
 	time    int64 // its time, in Unix nanoseconds
-	err     error // the first error
 }
 
 // NewVerifier returns a Verifier of a log signed by pub, an ECDSA P-256 or
 // Ed25519 public key.
 func NewVerifier(pub crypto.PublicKey) *Verifier {
-	return &Verifier{pub: pub}
+	return &Verifier{pub: pub, chain: chain{pub: pub}}
 }
 
 // Add checks the record stored under key, which must be the next key, in
@@ -77,75 +85,97 @@ func (v *Verifier) Add(key uint64, value []byte) error {
 	if v.err != nil {
 		return v.err
 	}
-	if err := v.add(key, value); err != nil {
+	saved := v.chain
+	r, hash, err, post := v.chain.next(key, value)
+	if err == nil {
+		err = checkSignature(v.pub, r, hash)
+	}
+	if err == nil {
+		err = post
+	}
+	if err != nil {
+		v.chain = saved // the head stays at the last good record
 		v.err = err
 		return err
 	}
 	return nil
 }
 
-func (v *Verifier) add(key uint64, value []byte) error {
-	bad := func(seq uint64, sentinel error, format string, args ...any) error {
-		return &VerifyError{Seq: seq, Problem: fmt.Sprintf(format, args...), Err: sentinel}
+func bad(seq uint64, sentinel error, format string, args ...any) error {
+	return &VerifyError{Seq: seq, Problem: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
+// checkSignature is step 6: the record's signature over its hash.
+func checkSignature(pub crypto.PublicKey, r *Record, hash [32]byte) error {
+	if p := verify(pub, hash, r.Sig); p != "" {
+		return bad(r.Seq, ErrBadSignature, "signature %s", p)
 	}
-	last := v.head.Seq
+	return nil
+}
+
+// next runs every check of the record stored under key but the signature
+// (step 6): err is the first failure of steps 1 to 5, which come before
+// the signature, and post the first failure of steps 7 and 8, which count
+// only if the signature verifies. Unless err is set, the chain advances to
+// the record as though its signature verified: a caller that finds it bad
+// stops there.
+func (c *chain) next(key uint64, value []byte) (r *Record, hash [32]byte, err, post error) {
+	last := c.head.Seq
 	switch {
-	case !v.started && key != 0:
-		return bad(0, ErrNoGenesis, "log starts at record %d", key)
-	case v.started && key == last:
-		return bad(key, ErrOrder, "storage key %d repeated", key)
-	case v.started && key < last:
-		return bad(key, ErrOrder, "storage key %d after key %d", key, last)
-	case v.started && key > last+1:
-		return bad(last+1, ErrGap, "next stored record is %d", key)
+	case !c.started && key != 0:
+		return nil, hash, bad(0, ErrNoGenesis, "log starts at record %d", key), nil
+	case c.started && key == last:
+		return nil, hash, bad(key, ErrOrder, "storage key %d repeated", key), nil
+	case c.started && key < last:
+		return nil, hash, bad(key, ErrOrder, "storage key %d after key %d", key, last), nil
+	case c.started && key > last+1:
+		return nil, hash, bad(last+1, ErrGap, "next stored record is %d", key), nil
 	}
 
 	r, signed, problem := decode(value)
 	if problem != "" {
-		return bad(key, ErrMalformed, "%s", problem)
+		return nil, hash, bad(key, ErrMalformed, "%s", problem), nil
 	}
 	if r.Seq != key {
-		return bad(key, ErrOrder, "storage key %d holds record %d", key, r.Seq)
+		return nil, hash, bad(key, ErrOrder, "storage key %d holds record %d", key, r.Seq), nil
 	}
 	if key == 0 && r.Kind != KindGenesis {
-		return bad(0, ErrNoGenesis, "record 0 is %q, not %q", r.Kind, KindGenesis)
+		return nil, hash, bad(0, ErrNoGenesis, "record 0 is %q, not %q", r.Kind, KindGenesis), nil
 	}
 	if key != 0 && r.Kind == KindGenesis {
-		return bad(key, ErrMalformed, "%s after record 0", KindGenesis)
+		return nil, hash, bad(key, ErrMalformed, "%s after record 0", KindGenesis), nil
 	}
-	if r.Prev != v.head.Hash {
+	if r.Prev != c.head.Hash {
 		if key == 0 {
-			return bad(0, ErrChainBroken, "prev of record 0 is not zero")
+			return nil, hash, bad(0, ErrChainBroken, "prev of record 0 is not zero"), nil
 		}
-		return bad(key, ErrChainBroken, "prev does not match record %d", last)
+		return nil, hash, bad(key, ErrChainBroken, "prev does not match record %d", last), nil
 	}
-	hash := hashSigned(signed)
-	if p := verify(v.pub, hash, r.Sig); p != "" {
-		return bad(key, ErrBadSignature, "signature %s", p)
-	}
+	hash = hashSigned(signed)
 	t := r.Time.UnixNano()
-	if v.started && t < v.time {
-		return bad(key, ErrTimeTravel, "time %s is before record %d's %s",
-			r.Time.Format(time.RFC3339Nano), last, time.Unix(0, v.time).UTC().Format(time.RFC3339Nano))
-	}
-	if key == 0 {
-		if p, wrongKey := genesisProblem(r.Body, v.pub); p != "" {
+	switch {
+	case c.started && t < c.time:
+		post = bad(key, ErrTimeTravel, "time %s is before record %d's %s",
+			r.Time.Format(time.RFC3339Nano), last, time.Unix(0, c.time).UTC().Format(time.RFC3339Nano))
+	case key == 0:
+		if p, wrongKey := genesisProblem(r.Body, c.pub); p != "" {
 			if wrongKey {
-				return bad(0, ErrBadSignature, "%s", p)
+				post = bad(0, ErrBadSignature, "%s", p)
+			} else {
+				post = bad(0, ErrMalformed, "%s", p)
 			}
-			return bad(0, ErrMalformed, "%s", p)
 		}
 	}
-	v.started = true
-	v.head = Head{Seq: key, Hash: hash}
-	v.time = t
-	return nil
+	c.started = true
+	c.head = Head{Seq: key, Hash: hash}
+	c.time = t
+	return r, hash, nil, post
 }
 
 // Head returns the head of the last record accepted so far, and false if
 // there is none.
 func (v *Verifier) Head() (Head, bool) {
-	return v.head, v.started
+	return v.chain.head, v.chain.started
 }
 
 // Finish ends verification and returns the log's head: the seq and hash of
@@ -154,10 +184,10 @@ func (v *Verifier) Finish() (Head, error) {
 	if v.err != nil {
 		return Head{}, v.err
 	}
-	if !v.started {
+	if !v.chain.started {
 		return Head{}, &VerifyError{Seq: 0, Problem: "empty log", Err: ErrNoGenesis}
 	}
-	return v.head, nil
+	return v.chain.head, nil
 }
 
 // CheckHead checks a log against want, a head of it that a peer recorded.

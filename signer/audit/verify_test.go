@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -310,6 +311,12 @@ func TestVerifyTampering(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ps := tt.tamper(t, l.pairsCopy())
 			head, err := verifyPairs(pub, ps, tt.peer)
+			for _, workers := range []int{1, 3} {
+				sHead, sErr := streamPairs(pub, ps, tt.peer, workers)
+				if fmt.Sprint(sErr) != fmt.Sprint(err) || sHead != head {
+					t.Fatalf("Stream with %d workers: %v, %v; Verifier: %v, %v", workers, sHead, sErr, head, err)
+				}
+			}
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("verify: %v", err)

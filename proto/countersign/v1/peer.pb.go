@@ -970,6 +970,7 @@ type DeliverRequest struct {
 	//	*DeliverRequest_Message
 	//	*DeliverRequest_Echo
 	//	*DeliverRequest_Abort
+	//	*DeliverRequest_Head
 	Body          isDeliverRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1046,6 +1047,15 @@ func (x *DeliverRequest) GetAbort() *Aborted {
 	return nil
 }
 
+func (x *DeliverRequest) GetHead() *LogHead {
+	if x != nil {
+		if x, ok := x.Body.(*DeliverRequest_Head); ok {
+			return x.Head
+		}
+	}
+	return nil
+}
+
 type isDeliverRequest_Body interface {
 	isDeliverRequest_Body()
 }
@@ -1062,11 +1072,75 @@ type DeliverRequest_Abort struct {
 	Abort *Aborted `protobuf:"bytes,4,opt,name=abort,proto3,oneof"`
 }
 
+type DeliverRequest_Head struct {
+	Head *LogHead `protobuf:"bytes,5,opt,name=head,proto3,oneof"`
+}
+
 func (*DeliverRequest_Message) isDeliverRequest_Body() {}
 
 func (*DeliverRequest_Echo) isDeliverRequest_Body() {}
 
 func (*DeliverRequest_Abort) isDeliverRequest_Body() {}
+
+func (*DeliverRequest_Head) isDeliverRequest_Body() {}
+
+// LogHead is the head of the sender's audit log: the seq and record hash of
+// its newest record. Every member sends its head to every other member once
+// per session, before its first protocol message, and each receiver writes
+// it to its own audit log (kind peer.head), so that an auditor finds a log
+// that was later truncated or rewritten from the heads its peers recorded.
+type LogHead struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// SHA-256 record hash (see package signer/audit), 32 bytes.
+	Hash          []byte `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogHead) Reset() {
+	*x = LogHead{}
+	mi := &file_countersign_v1_peer_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogHead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogHead) ProtoMessage() {}
+
+func (x *LogHead) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_peer_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogHead.ProtoReflect.Descriptor instead.
+func (*LogHead) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LogHead) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *LogHead) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
 
 // ProtocolMessage is one message of the protocol run by the session.
 type ProtocolMessage struct {
@@ -1081,7 +1155,7 @@ type ProtocolMessage struct {
 
 func (x *ProtocolMessage) Reset() {
 	*x = ProtocolMessage{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[15]
+	mi := &file_countersign_v1_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1167,7 @@ func (x *ProtocolMessage) String() string {
 func (*ProtocolMessage) ProtoMessage() {}
 
 func (x *ProtocolMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[15]
+	mi := &file_countersign_v1_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1180,7 @@ func (x *ProtocolMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolMessage.ProtoReflect.Descriptor instead.
 func (*ProtocolMessage) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{15}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ProtocolMessage) GetType() string {
@@ -1145,7 +1219,7 @@ type Echo struct {
 
 func (x *Echo) Reset() {
 	*x = Echo{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[16]
+	mi := &file_countersign_v1_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1231,7 @@ func (x *Echo) String() string {
 func (*Echo) ProtoMessage() {}
 
 func (x *Echo) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[16]
+	mi := &file_countersign_v1_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1244,7 @@ func (x *Echo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Echo.ProtoReflect.Descriptor instead.
 func (*Echo) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{16}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Echo) GetOrigin() string {
@@ -1202,7 +1276,7 @@ type DeliverResponse struct {
 
 func (x *DeliverResponse) Reset() {
 	*x = DeliverResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[17]
+	mi := &file_countersign_v1_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1288,7 @@ func (x *DeliverResponse) String() string {
 func (*DeliverResponse) ProtoMessage() {}
 
 func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[17]
+	mi := &file_countersign_v1_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1301,7 @@ func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverResponse.ProtoReflect.Descriptor instead.
 func (*DeliverResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{17}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{18}
 }
 
 type CommitRequest struct {
@@ -1240,7 +1314,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[18]
+	mi := &file_countersign_v1_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1326,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[18]
+	mi := &file_countersign_v1_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1339,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{18}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CommitRequest) GetSessionId() []byte {
@@ -1290,7 +1364,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[19]
+	mi := &file_countersign_v1_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1376,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[19]
+	mi := &file_countersign_v1_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1389,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{19}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{20}
 }
 
 type GetWalletStateRequest struct {
@@ -1327,7 +1401,7 @@ type GetWalletStateRequest struct {
 
 func (x *GetWalletStateRequest) Reset() {
 	*x = GetWalletStateRequest{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[20]
+	mi := &file_countersign_v1_peer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1413,7 @@ func (x *GetWalletStateRequest) String() string {
 func (*GetWalletStateRequest) ProtoMessage() {}
 
 func (x *GetWalletStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[20]
+	mi := &file_countersign_v1_peer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1426,7 @@ func (x *GetWalletStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletStateRequest.ProtoReflect.Descriptor instead.
 func (*GetWalletStateRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{20}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetWalletStateRequest) GetWalletId() string {
@@ -1371,7 +1445,7 @@ type GetWalletStateResponse struct {
 
 func (x *GetWalletStateResponse) Reset() {
 	*x = GetWalletStateResponse{}
-	mi := &file_countersign_v1_peer_proto_msgTypes[21]
+	mi := &file_countersign_v1_peer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1457,7 @@ func (x *GetWalletStateResponse) String() string {
 func (*GetWalletStateResponse) ProtoMessage() {}
 
 func (x *GetWalletStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_peer_proto_msgTypes[21]
+	mi := &file_countersign_v1_peer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1470,7 @@ func (x *GetWalletStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletStateResponse.ProtoReflect.Descriptor instead.
 func (*GetWalletStateResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{21}
+	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetWalletStateResponse) GetState() WalletState {
@@ -1470,14 +1544,18 @@ const file_countersign_v1_peer_proto_rawDesc = "" +
 	"signatures\"=\n" +
 	"\aAborted\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1a\n" +
-	"\bculprits\x18\x02 \x03(\tR\bculprits\"\xd1\x01\n" +
+	"\bculprits\x18\x02 \x03(\tR\bculprits\"\x80\x02\n" +
 	"\x0eDeliverRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12;\n" +
 	"\amessage\x18\x02 \x01(\v2\x1f.countersign.v1.ProtocolMessageH\x00R\amessage\x12*\n" +
 	"\x04echo\x18\x03 \x01(\v2\x14.countersign.v1.EchoH\x00R\x04echo\x12/\n" +
-	"\x05abort\x18\x04 \x01(\v2\x17.countersign.v1.AbortedH\x00R\x05abortB\x06\n" +
-	"\x04body\"]\n" +
+	"\x05abort\x18\x04 \x01(\v2\x17.countersign.v1.AbortedH\x00R\x05abort\x12-\n" +
+	"\x04head\x18\x05 \x01(\v2\x17.countersign.v1.LogHeadH\x00R\x04headB\x06\n" +
+	"\x04body\"/\n" +
+	"\aLogHead\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"]\n" +
 	"\x0fProtocolMessage\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1c\n" +
@@ -1523,7 +1601,7 @@ func file_countersign_v1_peer_proto_rawDescGZIP() []byte {
 }
 
 var file_countersign_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_countersign_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_countersign_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_countersign_v1_peer_proto_goTypes = []any{
 	(WalletState)(0),               // 0: countersign.v1.WalletState
 	(*BindRequest)(nil),            // 1: countersign.v1.BindRequest
@@ -1541,49 +1619,51 @@ var file_countersign_v1_peer_proto_goTypes = []any{
 	(*SigningOutcome)(nil),         // 13: countersign.v1.SigningOutcome
 	(*Aborted)(nil),                // 14: countersign.v1.Aborted
 	(*DeliverRequest)(nil),         // 15: countersign.v1.DeliverRequest
-	(*ProtocolMessage)(nil),        // 16: countersign.v1.ProtocolMessage
-	(*Echo)(nil),                   // 17: countersign.v1.Echo
-	(*DeliverResponse)(nil),        // 18: countersign.v1.DeliverResponse
-	(*CommitRequest)(nil),          // 19: countersign.v1.CommitRequest
-	(*CommitResponse)(nil),         // 20: countersign.v1.CommitResponse
-	(*GetWalletStateRequest)(nil),  // 21: countersign.v1.GetWalletStateRequest
-	(*GetWalletStateResponse)(nil), // 22: countersign.v1.GetWalletStateResponse
-	(*WithdrawalIntent)(nil),       // 23: countersign.v1.WithdrawalIntent
-	(*Approval)(nil),               // 24: countersign.v1.Approval
+	(*LogHead)(nil),                // 16: countersign.v1.LogHead
+	(*ProtocolMessage)(nil),        // 17: countersign.v1.ProtocolMessage
+	(*Echo)(nil),                   // 18: countersign.v1.Echo
+	(*DeliverResponse)(nil),        // 19: countersign.v1.DeliverResponse
+	(*CommitRequest)(nil),          // 20: countersign.v1.CommitRequest
+	(*CommitResponse)(nil),         // 21: countersign.v1.CommitResponse
+	(*GetWalletStateRequest)(nil),  // 22: countersign.v1.GetWalletStateRequest
+	(*GetWalletStateResponse)(nil), // 23: countersign.v1.GetWalletStateResponse
+	(*WithdrawalIntent)(nil),       // 24: countersign.v1.WithdrawalIntent
+	(*Approval)(nil),               // 25: countersign.v1.Approval
 }
 var file_countersign_v1_peer_proto_depIdxs = []int32{
-	23, // 0: countersign.v1.BindRequest.intent:type_name -> countersign.v1.WithdrawalIntent
+	24, // 0: countersign.v1.BindRequest.intent:type_name -> countersign.v1.WithdrawalIntent
 	4,  // 1: countersign.v1.PrepareRequest.keygen:type_name -> countersign.v1.KeygenParams
 	5,  // 2: countersign.v1.PrepareRequest.signing:type_name -> countersign.v1.SigningParams
 	6,  // 3: countersign.v1.SigningParams.request:type_name -> countersign.v1.SigningRequest
 	8,  // 4: countersign.v1.SigningRequest.self_test:type_name -> countersign.v1.SelfTest
 	7,  // 5: countersign.v1.SigningRequest.withdrawal:type_name -> countersign.v1.WithdrawalRequest
-	23, // 6: countersign.v1.WithdrawalRequest.intent:type_name -> countersign.v1.WithdrawalIntent
-	24, // 7: countersign.v1.WithdrawalRequest.approvals:type_name -> countersign.v1.Approval
+	24, // 6: countersign.v1.WithdrawalRequest.intent:type_name -> countersign.v1.WithdrawalIntent
+	25, // 7: countersign.v1.WithdrawalRequest.approvals:type_name -> countersign.v1.Approval
 	12, // 8: countersign.v1.RunResponse.keygen:type_name -> countersign.v1.KeygenOutcome
 	13, // 9: countersign.v1.RunResponse.signing:type_name -> countersign.v1.SigningOutcome
 	14, // 10: countersign.v1.RunResponse.aborted:type_name -> countersign.v1.Aborted
-	16, // 11: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
-	17, // 12: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
+	17, // 11: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
+	18, // 12: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
 	14, // 13: countersign.v1.DeliverRequest.abort:type_name -> countersign.v1.Aborted
-	0,  // 14: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
-	3,  // 15: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
-	10, // 16: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
-	15, // 17: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
-	19, // 18: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
-	21, // 19: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
-	1,  // 20: countersign.v1.PeerService.Bind:input_type -> countersign.v1.BindRequest
-	9,  // 21: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
-	11, // 22: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
-	18, // 23: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
-	20, // 24: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
-	22, // 25: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
-	2,  // 26: countersign.v1.PeerService.Bind:output_type -> countersign.v1.BindResponse
-	21, // [21:27] is the sub-list for method output_type
-	15, // [15:21] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 14: countersign.v1.DeliverRequest.head:type_name -> countersign.v1.LogHead
+	0,  // 15: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
+	3,  // 16: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
+	10, // 17: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
+	15, // 18: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
+	20, // 19: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
+	22, // 20: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
+	1,  // 21: countersign.v1.PeerService.Bind:input_type -> countersign.v1.BindRequest
+	9,  // 22: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
+	11, // 23: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
+	19, // 24: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
+	21, // 25: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
+	23, // 26: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
+	2,  // 27: countersign.v1.PeerService.Bind:output_type -> countersign.v1.BindResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_countersign_v1_peer_proto_init() }
@@ -1609,6 +1689,7 @@ func file_countersign_v1_peer_proto_init() {
 		(*DeliverRequest_Message)(nil),
 		(*DeliverRequest_Echo)(nil),
 		(*DeliverRequest_Abort)(nil),
+		(*DeliverRequest_Head)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1616,7 +1697,7 @@ func file_countersign_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_countersign_v1_peer_proto_rawDesc), len(file_countersign_v1_peer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
