@@ -12,8 +12,8 @@ GO ?= go
 FUZZTIME ?= 10s
 # Which benchmarks `make bench` runs, in which packages, iterations per run,
 # and runs each. By default: what its summary lines need (internal/benchratio).
-BENCH ?= ^Benchmark(Sign2of3|SignDigests|Withdrawal|Rederive10Inputs)$$
-BENCHPKGS ?= ./signer ./signer/mpc ./policy/bitcoin
+BENCH ?= ^Benchmark(Sign2of3|SignDigests|Withdrawal|Rederive10Inputs|Decide10Inputs)$$
+BENCHPKGS ?= ./signer ./signer/mpc ./policy/bitcoin ./policy
 BENCHTIME ?= 3x
 BENCHCOUNT ?= 7
 

@@ -32,6 +32,7 @@ BenchmarkWithdrawal/inputs-3-2 	       3	1350000000 ns/op
 BenchmarkRederive10Inputs-2    	     100	   4215000 ns/op	  300000 B/op	 4000 allocs/op
 BenchmarkRederive10Inputs-2    	     100	   4000000 ns/op	  300000 B/op	 4000 allocs/op
 BenchmarkRederive10Inputs-2    	     100	   5000000 ns/op	  300000 B/op	 4000 allocs/op
+BenchmarkDecide10Inputs-2      	     100	   4500000 ns/op	  300000 B/op	 4000 allocs/op
 `
 
 func TestSummaries(t *testing.T) {
@@ -53,7 +54,9 @@ func TestSummaries(t *testing.T) {
 		"withdrawal-overhead-ratio-1 1.25\n",
 		"withdrawal-overhead-ratio-3 1.50\n",
 		"BenchmarkRederive10Inputs median 4215000 ns/op (3 runs)\n",
-		"policy-decision-10-inputs-ms 4.21\n",
+		"rederive-10-inputs-ms 4.21\n",
+		"BenchmarkDecide10Inputs median 4500000 ns/op (1 runs)\n",
+		"policy-decision-10-inputs-ms 4.50\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got[len(in):])
@@ -68,7 +71,7 @@ func TestNamesWithoutProcSuffix(t *testing.T) {
 	if err := run(strings.NewReader(in), &out, summaries); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sign-overhead-ratio 1.27\n", "withdrawal-overhead-ratio-3 1.50\n", "policy-decision-10-inputs-ms 4.21\n"} {
+	for _, want := range []string{"sign-overhead-ratio 1.27\n", "withdrawal-overhead-ratio-3 1.50\n", "rederive-10-inputs-ms 4.21\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String()[len(in):])
 		}
