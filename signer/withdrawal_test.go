@@ -319,7 +319,7 @@ func TestWithdrawals(t *testing.T) {
 // TestWithdrawalCommitteeNodeDies stops a committee member during signing:
 // the withdrawal completes with the remaining nodes, once.
 func TestWithdrawalCommitteeNodeDies(t *testing.T) {
-	c := newTestCluster(t, 3, 2, Options{SigningTimeout: 20 * time.Second})
+	c := newTestCluster(t, 3, 2, Options{SigningTimeout: 12 * time.Second})
 	wid := c.importFixtureWallet(t)
 	c.writePolicy(t, wid, coldRules())
 	root, _ := c.nodes["node-1"].node.WalletRoot(wid)
