@@ -42,6 +42,16 @@ func goldenBodies() []struct {
 		{KindSessionAborted, SessionAborted{SessionID: h(14), Reason: "timed out waiting for node-c", Culprits: []string{"node-c"}}},
 		{KindWithdrawalFailed, WithdrawalFailed{WithdrawalID: "wd-3", Reason: "signing failed"}},
 		{KindWalletDiscarded, WalletDiscarded{WalletID: "w-0000000000000002", Reason: "key generation aborted"}},
+		{KindPolicyAccepted, PolicyAccepted{Version: 2, Hash: h(15), Bundle: []byte(`{"format":1,"cluster":"lab","version":2}`),
+			Signatures: []PolicySignature{{Officer: "alice", Signature: "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n"}},
+			SignedBy:   []string{"alice"}, Previous: h(0), From: "officer alice"}},
+		{KindPolicyRefused, PolicyRefused{Hash: h(1), Version: 1, Reason: "version 1 is not above the version in force (2): no rollback", From: "officer mallory"}},
+		{KindWithdrawalApproval, WithdrawalApproval{WithdrawalID: "wd-4", Officer: "alice", Verdict: "approve",
+			Statement: "countersign-approval v1\nverdict approve\n", Signature: "-----BEGIN SSH SIGNATURE-----\n", Counted: true, From: "officer alice"}},
+		{KindWithdrawalApproval, WithdrawalApproval{WithdrawalID: "wd-4", Officer: "mallory", Verdict: "approve",
+			Statement: "countersign-approval v1\n", Signature: "x", Problem: "approval.not_officer: mallory", From: "officer mallory"}},
+		{KindWithdrawalApproved, WithdrawalApproved{WithdrawalID: "wd-4", Approvers: []string{"alice", "bob"}}},
+		{KindWithdrawalRejected, WithdrawalRejected{WithdrawalID: "wd-5", Officer: "carol", Reason: "destination owner unverified"}},
 		{"future.kind", map[string]int{"written_by": 2}}, // a kind a later version may add
 	}
 }

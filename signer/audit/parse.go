@@ -32,6 +32,11 @@ var bodyTypes = map[Kind]func() any{
 	KindWithdrawalConflict: func() any { return new(WithdrawalConflict) },
 	KindWithdrawalSigned:   func() any { return new(WithdrawalSigned) },
 	KindWithdrawalFailed:   func() any { return new(WithdrawalFailed) },
+	KindWithdrawalApproval: func() any { return new(WithdrawalApproval) },
+	KindWithdrawalApproved: func() any { return new(WithdrawalApproved) },
+	KindWithdrawalRejected: func() any { return new(WithdrawalRejected) },
+	KindPolicyAccepted:     func() any { return new(PolicyAccepted) },
+	KindPolicyRefused:      func() any { return new(PolicyRefused) },
 }
 
 // Known reports whether ParseBody knows kind.

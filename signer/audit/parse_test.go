@@ -24,7 +24,7 @@ func TestParseBody(t *testing.T) {
 			&WithdrawalFailed{WithdrawalID: "wd-1", Reason: "r"}, nil},
 		{"decision", KindWithdrawalDecided, `{"withdrawal_id":"wd-1","request_hash":"00","allowed":false,"rule":"policy.x","policy_hash":"ff"}`,
 			&WithdrawalDecided{WithdrawalID: "wd-1", RequestHash: "00", Rule: "policy.x", PolicyHash: "ff"}, nil},
-		{"unknown kind", "policy.accepted", `{}`, nil, ErrUnknownKind},
+		{"unknown kind", "policy.proposed", `{}`, nil, ErrUnknownKind},
 		{"not JSON", KindSessionEnded, `{`, nil, ErrMalformed},
 		{"an array", KindSessionEnded, `[]`, nil, ErrMalformed},
 		{"two objects", KindSessionEnded, `{}{}`, nil, ErrMalformed},
