@@ -21,6 +21,7 @@ import (
 
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer"
 	"github.com/countersign/countersign/signer/audit"
@@ -153,7 +154,10 @@ func TestFetchFromLiveNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	if _, err := signer.CreateCluster(dir, signer.ClusterOptions{Nodes: 2, Threshold: 2, Addresses: []string{addr, "127.0.0.1:1"}}); err != nil {
+	genesis := policytest.Marshal(t, policytest.Genesis("test"))
+	opts := signer.ClusterOptions{Nodes: 2, Threshold: 2, Addresses: []string{addr, "127.0.0.1:1"}, Genesis: genesis,
+		GenesisSignatures: policytest.SignaturesFile(t, policytest.SignBundle(t, genesis, policytest.Alice, policytest.Bob))}
+	if _, err := signer.CreateCluster(dir, opts); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := signer.LoadConfig(filepath.Join(dir, "nodes", "node-1", "config.json"))
@@ -204,7 +208,8 @@ func TestFetchFromLiveNode(t *testing.T) {
 	out := t.TempDir()
 	byCluster := filepath.Join(out, "by-cluster.db")
 	code, stdout, stderr := runCLI(t, "fetch", "-cluster", dir, "-node", "node-1", "-o", byCluster)
-	if code != 0 || !strings.Contains(stdout, "4 records of node-1's audit log") {
+	// genesis, the genesis bundle, 3 refused calls
+	if code != 0 || !strings.Contains(stdout, "5 records of node-1's audit log") {
 		t.Fatalf("fetch -cluster: exit %d\n%s%s", code, stdout, stderr)
 	}
 	byFiles := filepath.Join(out, "by-files.db")

@@ -129,6 +129,15 @@ func rowOf(e *auditlog.Entry) *row {
 		r.Withdrawal, r.Session = b.WithdrawalID, b.SessionID
 	case *audit.WithdrawalFailed:
 		r.Withdrawal = b.WithdrawalID
+	case *audit.WithdrawalApproval:
+		r.Withdrawal = b.WithdrawalID
+		if !b.Counted { // the approval.* code of why it did not count
+			r.Rule, _, _ = strings.Cut(b.Problem, ":")
+		}
+	case *audit.WithdrawalApproved:
+		r.Withdrawal = b.WithdrawalID
+	case *audit.WithdrawalRejected:
+		r.Withdrawal, r.Rule = b.WithdrawalID, "approval.rejected"
 	}
 	return r
 }

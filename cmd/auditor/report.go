@@ -146,10 +146,6 @@ func writeReport(w io.Writer, d *auditlog.ReportData) {
 		note := ""
 		if !audit.Kind(k).Known() {
 			note = "\t(not known to this auditor: counted, not read)"
-			switch audit.Kind(k) {
-			case auditlog.KindWithdrawalApproval, auditlog.KindWithdrawalApproved, auditlog.KindWithdrawalRejected, auditlog.KindPolicyAccepted:
-				note = "\t(read leniently: its format is not final)"
-			}
 		}
 		fmt.Fprintf(tw, "  %s\t%d%s\n", k, kinds[k], note)
 	}

@@ -10,14 +10,14 @@ import (
 	"github.com/countersign/countersign/signer/audit"
 )
 
-// Kinds the report reads that this build of package audit does not know
-// yet: officers' approvals and policy bundles (being built on another
-// branch). Their bodies are read leniently, by field name.
+// Kinds of officers' approvals and policy bundles. The report reads their
+// bodies leniently, by field name, so that logs written while their format
+// was settling still report.
 const (
-	KindWithdrawalApproval audit.Kind = "withdrawal.approval"
-	KindWithdrawalApproved audit.Kind = "withdrawal.approved"
-	KindWithdrawalRejected audit.Kind = "withdrawal.rejected"
-	KindPolicyAccepted     audit.Kind = "policy.accepted"
+	KindWithdrawalApproval = audit.KindWithdrawalApproval
+	KindWithdrawalApproved = audit.KindWithdrawalApproved
+	KindWithdrawalRejected = audit.KindWithdrawalRejected
+	KindPolicyAccepted     = audit.KindPolicyAccepted
 )
 
 // Withdrawal statuses in a report, from what the logs recorded.
@@ -148,7 +148,6 @@ func (d *ReportData) add(e *Entry) {
 				}
 			}
 		}
-		d.Unknown[e.Kind]++
 		return
 	case KindPolicyAccepted:
 		var b map[string]any
@@ -158,7 +157,6 @@ func (d *ReportData) add(e *Entry) {
 			pc.Hash = stringField(b, "hash", "policy_hash", "bundle_hash")
 		}
 		d.Policy = append(d.Policy, pc)
-		d.Unknown[e.Kind]++
 		return
 	}
 	if !e.Kind.Known() {
