@@ -8,6 +8,7 @@ import (
 	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/signer/mpc"
 	"github.com/countersign/countersign/signer/store"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -23,6 +24,27 @@ var (
 	errSessionEnded = errors.New("session has ended")
 	errInboxFull    = errors.New("session inbox is full")
 )
+
+// ruleError is an error with a stable rule code (package policy's and
+// package bitcoin's rules, approval.*, withdrawal.id_reused): clients get
+// the code in a google.rpc.ErrorInfo detail as well as in the message.
+type ruleError struct {
+	kind error // the sentinel that chooses the gRPC code
+	rule string
+	msg  string
+}
+
+func (e *ruleError) Error() string { return e.msg }
+func (e *ruleError) Unwrap() error { return e.kind }
+
+// withRule returns an error of kind naming rule.
+func withRule(kind error, rule, format string, a ...any) error {
+	return &ruleError{kind: kind, rule: rule, msg: fmt.Sprintf("%v: %s", kind, fmt.Sprintf(format, a...))}
+}
+
+// ErrorDomain is the domain of the ErrorInfo details a node attaches to
+// errors that name a rule; their reason is the rule code.
+const ErrorDomain = "countersign"
 
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, a...))
@@ -61,6 +83,13 @@ func toStatus(err error) error {
 	}
 	if code == codes.Internal {
 		return status.Error(code, "internal error; see the node's log")
+	}
+	var re *ruleError
+	if errors.As(err, &re) {
+		st, derr := status.New(code, err.Error()).WithDetails(&errdetails.ErrorInfo{Reason: re.rule, Domain: ErrorDomain})
+		if derr == nil {
+			return st.Err()
+		}
 	}
 	return status.Error(code, err.Error())
 }

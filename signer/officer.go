@@ -287,7 +287,7 @@ func (n *Node) recordApproval(id string, s policy.SignedApproval, from string) (
 		return rec, nil // delivered again: already counted
 	}
 	if rec.Tier == nil {
-		return nil, fmt.Errorf("%w: withdrawal %s needs no approval (%s)", errRefused, id, policy.ApprovalNotNeeded)
+		return nil, withRule(errRefused, policy.ApprovalNotNeeded, "withdrawal %s needs no approval (%s)", id, policy.ApprovalNotNeeded)
 	}
 	if rec.Status != store.WithdrawalAwaiting {
 		return nil, fmt.Errorf("%w: withdrawal %s is %s; approvals no longer change it", errRefused, id, rec.Status)
@@ -320,7 +320,12 @@ func (n *Node) recordApproval(id string, s policy.SignedApproval, from string) (
 		}
 		n.audit(storeEvent(audit.KindWithdrawalApproval, event))
 		n.log.Warn("approval does not count", "withdrawal", id, "officer", s.Officer, "problem", problem, "from", from)
-		return nil, fmt.Errorf("%w: approval of withdrawal %s by %s does not count: %v", errPermission, id, s.Officer, problem)
+		rule := policy.ApprovalMalformed
+		var ae *policy.ApprovalError
+		if errors.As(problem, &ae) {
+			rule = ae.Rule
+		}
+		return nil, withRule(errPermission, rule, "approval of withdrawal %s by %s does not count: %v", id, s.Officer, problem)
 	}
 	out, err := n.store.UpdateWithdrawal(id, func(r *store.Withdrawal) ([]store.Event, error) {
 		r.Approvals = append(r.Approvals, store.Approval{Officer: s.Officer, Statement: s.Statement, Signature: s.Signature, ReceivedAt: now.UTC()})

@@ -3,6 +3,7 @@ package signer
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -79,12 +81,25 @@ func (c *testCluster) waitStatus(t *testing.T, node, id string, want pb.Withdraw
 	}
 }
 
+// wantRefused checks err's code and that it names rule; a rule code must
+// also be in the status's ErrorInfo detail, for clients to read.
 func wantRefused(t *testing.T, err error, code codes.Code, rule string) {
 	t.Helper()
 	if status.Code(err) != code || !strings.Contains(err.Error(), rule) {
 		t.Fatalf("got %v, want %v naming %s", err, code, rule)
 	}
+	if !ruleCode.MatchString(rule) {
+		return
+	}
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Reason == rule && info.Domain == ErrorDomain {
+			return
+		}
+	}
+	t.Fatalf("%v carries no ErrorInfo detail with reason %s", err, rule)
 }
+
+var ruleCode = regexp.MustCompile(`^[a-z_]+\.[a-z_]+$`)
 
 func TestApprovals(t *testing.T) {
 	c := newTestCluster(t, 3, 2, Options{SigningTimeout: 30 * time.Second})

@@ -135,7 +135,7 @@ func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdraw
 				WithdrawalID: in.WithdrawalID, BoundHash: hex.EncodeToString(existing.Hash), OfferedHash: hex.EncodeToString(hash[:]), From: from,
 			}))
 			n.log.Warn("ALERT: withdrawal id offered with another request", "withdrawal", in.WithdrawalID, "from", from)
-			return nil, fmt.Errorf("%w: withdrawal %s is bound to another intent and transaction (%x…); this one (%x…) is refused on every node", errConflict, in.WithdrawalID, existing.Hash[:6], hash[:6])
+			return nil, withRule(errConflict, errConflict.Error(), "withdrawal %s is bound to another intent and transaction (%x…); this one (%x…) is refused on every node", in.WithdrawalID, existing.Hash[:6], hash[:6])
 		}
 		return existing, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -192,7 +192,7 @@ func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdraw
 
 // refusal turns a refused record into the error its submitter gets.
 func refusal(w *store.Withdrawal) error {
-	return fmt.Errorf("%w: withdrawal %s refused (%s): %s", errRefused, w.ID, w.Rule, w.Reason)
+	return withRule(errRefused, w.Rule, "withdrawal %s refused (%s): %s", w.ID, w.Rule, w.Reason)
 }
 
 // SubmitWithdrawal is the backend's entry point.
@@ -499,7 +499,7 @@ func (n *Node) withdrawalDigests(w *store.Wallet, req *pb.WithdrawalRequest, coo
 		return nil, "", err
 	}
 	if !d.Allowed {
-		return nil, "", fmt.Errorf("%w: withdrawal %s refused (%s): %s", errRefused, in.WithdrawalID, d.Rule, d.Reason)
+		return nil, "", withRule(errRefused, d.Rule, "withdrawal %s refused (%s): %s", in.WithdrawalID, d.Rule, d.Reason)
 	}
 	out := make([]derived, len(d.Withdrawal.Digests))
 	for i, h := range d.Withdrawal.Digests {
