@@ -2,6 +2,7 @@ package audit
 
 import (
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -89,6 +90,14 @@ type WalletCreated struct {
 	// ChainCodeHash is hex of SHA-256 of the wallet's chain code; the chain
 	// code itself is never logged.
 	ChainCodeHash string `json:"chain_code_hash"`
+}
+
+// ChainCodeHash is what WalletCreated.ChainCodeHash holds, in hex: SHA-256
+// over the tag "countersign/chain-code-hash/v1", a zero byte, and the chain
+// code. It is the hash the nodes compare during key generation
+// (signer/mpc), so a replay can check a chain code it was given.
+func ChainCodeHash(chainCode [32]byte) [32]byte {
+	return sha256.Sum256(append([]byte("countersign/chain-code-hash/v1\x00"), chainCode[:]...))
 }
 
 // WalletDiscarded is the body of KindWalletDiscarded.

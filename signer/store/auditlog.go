@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -110,6 +111,29 @@ func (l *AuditLog) Last() (uint64, bool, error) {
 		return nil
 	})
 	return seq, ok, err
+}
+
+// Wallets returns the wallets of a node's own database, public keys and
+// chain codes (what an auditor's replay needs to re-derive withdrawals;
+// no share is read), or none if the file is an audit log alone, as
+// written by [CreateAuditLog].
+func (l *AuditLog) Wallets() ([]Wallet, error) {
+	var out []Wallet
+	err := l.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketWallets)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var w Wallet
+			if err := json.Unmarshal(v, &w); err != nil {
+				return fmt.Errorf("store: wallet %s: %w", k, err)
+			}
+			out = append(out, w)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // Close releases the file.

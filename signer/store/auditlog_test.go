@@ -21,6 +21,10 @@ func TestAuditLogOfANode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	w := &Wallet{ID: "w-0000000000000001", PublicKey: bytes.Repeat([]byte{2}, 33), ChainCode: bytes.Repeat([]byte{7}, 32), State: WalletPending}
+	if err := s.PutPendingWallet(w, []byte("sealed share")); err != nil {
+		t.Fatal(err)
+	}
 	head := s.Head()
 	if _, err := OpenAuditLog(path); !errors.Is(err, ErrInUse) {
 		t.Fatalf("open while the node holds the file: %v, want ErrInUse", err)
@@ -55,6 +59,10 @@ func TestAuditLogOfANode(t *testing.T) {
 	}
 	if _, ok, err := l.Record(6); err != nil || ok {
 		t.Fatalf("Record(6): %v, %v", ok, err)
+	}
+	ws, err := l.Wallets()
+	if err != nil || len(ws) != 1 || ws[0].ID != w.ID || !bytes.Equal(ws[0].PublicKey, w.PublicKey) || !bytes.Equal(ws[0].ChainCode, w.ChainCode) {
+		t.Fatalf("Wallets: %+v, %v", ws, err)
 	}
 }
 
