@@ -30,7 +30,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{fetchCommand, verifyCommand, crossCheckCommand, exportCommand, reportCommand, genCommand}
+	commands = []*command{fetchCommand, verifyCommand, crossCheckCommand, replayCommand, exportCommand, reportCommand, genCommand}
 }
 
 // usageError is a command line that cannot be run as written: exit code 2.
@@ -128,7 +128,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 func (c *cli) printUsage(w io.Writer) {
 	fmt.Fprint(w, `auditor checks countersign nodes' audit logs: hash chains, signatures and
 the heads nodes recorded of each other; what each node did against what the
-others saw; and exports and reports for people.
+others saw; every decision, approval and signature re-run under the policy
+then in force; and exports and reports for people.
 
 usage: auditor COMMAND [flags] [arguments]
 

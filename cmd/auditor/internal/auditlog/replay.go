@@ -1,0 +1,718 @@
+package auditlog
+
+// Replay re-runs, from one node's verified log alone, every check the node
+// ran, with the very code the node runs (package policy), and compares
+// what it gets with what the node recorded:
+//
+//   - policy.accepted: the first bundle must pass policy.AcceptGenesis, each
+//     later one policy.Accept against the bundle then in force, with the
+//     same officers counted;
+//   - withdrawal.decided: the request hash, the bundle in force, the
+//     wallet's 24-hour and 7-day outflow recomputed from the log's earlier
+//     decisions, and the whole decision (bundle.Decide with the decision's
+//     time);
+//   - withdrawal.approval, .approved, .rejected: each approval checked
+//     again (CheckApproval, an officer counts once), the quorum and the
+//     rejection by policy.Bundle.Tally;
+//   - withdrawal.signed: a passing decision (and the quorum, where the
+//     decision required one) before it, and each signature valid for the
+//     re-derived digest and the input's key derived from the wallet's root.
+//
+// It reads the log as a stream: signatures are checked on a worker pool
+// (Log.Records), decisions are re-run and signatures re-verified on
+// another, and the state kept is the bundles by hash, the withdrawals still
+// open and each wallet's allowed withdrawals of the last 7 days.
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/signer/audit"
+)
+
+// What replay finds, in Finding.What: stable words.
+const (
+	ReplayBundleRefused     = "bundle_refused"      // a policy.accepted replay does not accept
+	ReplayDecisionMismatch  = "decision_mismatch"   // a decision that replay disagrees with
+	ReplayApprovalMismatch  = "approval_mismatch"   // an approval replay counts otherwise
+	ReplayQuorumMismatch    = "quorum_mismatch"     // withdrawal.approved without replay's quorum
+	ReplayRejectionMismatch = "rejection_mismatch"  // withdrawal.rejected without a valid rejection
+	ReplaySignedNotAllowed  = "signed_not_allowed"  // signature without a passing decision
+	ReplaySignedNotApproved = "signed_not_approved" // signed without approval
+	ReplayBadSignature      = "bad_signature"       // signature does not verify
+	ReplayWalletKeyMismatch = "wallet_key_mismatch" // a chain code or key given that wallet.created contradicts
+	ReplayNotReplayed       = "not_replayed"        // a decision replay could not re-run (no wallet key)
+	ReplayOutOfPlace        = "out_of_place"        // a record with nothing before it that it can follow
+	ReplayBadBody           = "bad_body"            // a known kind whose body does not parse
+	ReplayLogBad            = "log_bad"             // the log has a bad record: replay stopped there
+	replayEvictAfter        = policy.Week           // an open withdrawal not awaiting approval is forgotten this long after its decision
+)
+
+// ReplayResult is the replay of one log.
+type ReplayResult struct {
+	Node, Path string
+	Records    uint64
+	// Decided counts withdrawal.decided records re-run, Agreed those
+	// replay agrees with in full.
+	Decided, Agreed int
+	Bundles         int // policy.accepted records checked
+	Approvals       int // withdrawal.approval records checked
+	Signed          int // withdrawal.signed records checked
+	Findings        []Finding
+}
+
+// A WalletKey is a wallet's root as the auditor was given it.
+type WalletKey = bitcoin.Key
+
+// Replay replays a log. keys are the wallets' roots the auditor holds
+// (from a node database's wallets, or a file); each is checked against the
+// log's wallet.created record before use. workers re-run decisions (0:
+// GOMAXPROCS).
+func Replay(l *Log, keys map[string]WalletKey, workers int) *ReplayResult {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	r := &replayer{
+		res:     &ReplayResult{Node: l.Node, Path: l.Path},
+		given:   keys,
+		wallets: map[string]*walletState{},
+		bundles: map[[32]byte]*policy.Bundle{},
+		open:    map[string]*withdrawal{},
+		spends:  map[string][]spend{},
+		jobs:    make(chan func(), 4*workers),
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for job := range r.jobs {
+				job()
+			}
+		}()
+	}
+	for e, err := range l.Records() {
+		if err != nil {
+			seq := r.res.Records
+			var ve *audit.VerifyError
+			if errors.As(err, &ve) {
+				seq = ve.Seq
+			}
+			r.find(seq, ReplayLogBad, "replay stopped at a bad record (run 'auditor verify'): %v", err)
+			break
+		}
+		r.res.Records++
+		r.record(e)
+	}
+	close(r.jobs)
+	wg.Wait()
+	r.res.Agreed = int(r.agreed.Load())
+	slices.SortStableFunc(r.res.Findings, func(a, b Finding) int { return cmp.Compare(a.Seq, b.Seq) })
+	return r.res
+}
+
+type replayer struct {
+	res     *ReplayResult
+	given   map[string]WalletKey
+	wallets map[string]*walletState
+	bundles map[[32]byte]*policy.Bundle // every bundle the log accepted, by hash
+	current *policy.Bundle              // the bundle in force
+	open    map[string]*withdrawal      // by withdrawal id
+	evict   []evictable                 // open withdrawals in decision order
+	spends  map[string][]spend          // by wallet: allowed withdrawals of the last 7 days
+	jobs    chan func()
+	agreed  atomic.Int64
+	// pendingReq is the withdrawal.received just read: its decision
+	// follows it (the node writes both in one transaction).
+	pendingReq pendingRequest
+
+	mu sync.Mutex // guards res.Findings
+}
+
+type walletState struct {
+	key      WalletKey
+	ok       bool   // key given and matching wallet.created
+	problem  string // why not
+	reported bool
+}
+
+// withdrawal is what replay keeps of a withdrawal until it ends.
+type withdrawal struct {
+	id          string
+	intent      bitcoin.Intent
+	requestHash [32]byte
+	recvSeq     uint64
+	decided     *audit.WithdrawalDecided // as recorded
+	decSeq      uint64
+	bundle      *policy.Bundle // the one in force at the decision
+	pending     policy.Pending
+	counted     []policy.SignedApproval // approvals that counted, in order
+	approved    bool
+	// done is closed once the re-run decision is in decision (nil if it
+	// could not be re-run).
+	done     chan struct{}
+	decision *policy.Decision
+}
+
+type evictable struct {
+	id string
+	at time.Time
+}
+
+// spend is an allowed decision, for the velocity of later ones.
+type spend struct {
+	id      string
+	at      time.Time
+	outflow int64
+}
+
+func (r *replayer) find(seq uint64, what, format string, a ...any) {
+	r.mu.Lock()
+	r.res.Findings = append(r.res.Findings, Finding{Node: r.res.Node, Seq: seq, What: what, Detail: fmt.Sprintf(format, a...)})
+	r.mu.Unlock()
+}
+
+func (r *replayer) record(e *Entry) {
+	switch e.Kind {
+	case audit.KindPolicyAccepted, audit.KindWalletCreated, audit.KindWithdrawalReceived, audit.KindWithdrawalDecided,
+		audit.KindWithdrawalApproval, audit.KindWithdrawalApproved, audit.KindWithdrawalRejected,
+		audit.KindWithdrawalSigned, audit.KindWithdrawalFailed:
+	default:
+		return
+	}
+	b, err := e.Body()
+	if err != nil {
+		r.find(e.Seq, ReplayBadBody, "%s: %v", e.Kind, err)
+		return
+	}
+	r.forget(e.Time)
+	switch b := b.(type) {
+	case *audit.PolicyAccepted:
+		r.policy(e, b)
+	case *audit.WalletCreated:
+		r.walletCreated(e, b)
+	case *audit.WithdrawalReceived:
+		r.received(e, b)
+	case *audit.WithdrawalDecided:
+		r.decided(e, b)
+	case *audit.WithdrawalApproval:
+		r.approval(e, b)
+	case *audit.WithdrawalApproved:
+		r.approvedRec(e, b)
+	case *audit.WithdrawalRejected:
+		r.rejected(e, b)
+	case *audit.WithdrawalSigned:
+		r.signed(e, b)
+	case *audit.WithdrawalFailed:
+		r.unspend(b.WithdrawalID)
+		delete(r.open, b.WithdrawalID)
+	}
+}
+
+// forget drops open withdrawals decided more than a week before now that
+// wait for nothing replay can see (a node that bound a withdrawal another
+// committee signed never logs its end): memory stays bounded by the
+// traffic of a week.
+func (r *replayer) forget(now time.Time) {
+	cut := now.Add(-replayEvictAfter)
+	i := 0
+	for ; i < len(r.evict) && r.evict[i].at.Before(cut); i++ {
+		w := r.open[r.evict[i].id]
+		if w == nil || w.decided == nil {
+			continue
+		}
+		if w.decided.Approvals > 0 && !w.approved {
+			r.evict = append(r.evict, r.evict[i]) // still awaiting approval: keep
+			r.evict[len(r.evict)-1].at = now
+			continue
+		}
+		delete(r.open, r.evict[i].id)
+	}
+	r.evict = r.evict[i:]
+}
+
+func (r *replayer) policy(e *Entry, b *audit.PolicyAccepted) {
+	r.res.Bundles++
+	sigs := make([]policy.Signature, len(b.Signatures))
+	for i, s := range b.Signatures {
+		sigs[i] = policy.Signature{Officer: s.Officer, Signature: s.Signature}
+	}
+	var (
+		next     *policy.Bundle
+		signedBy []string
+		err      error
+	)
+	if r.current == nil {
+		if next, err = policy.AcceptGenesis(b.Bundle, sigs); err == nil {
+			for _, s := range sigs {
+				signedBy = append(signedBy, s.Officer)
+			}
+		}
+		if b.Previous != "" {
+			r.find(e.Seq, ReplayBundleRefused, "the first bundle names a previous bundle %s", b.Previous)
+		}
+	} else {
+		next, signedBy, err = policy.Accept(r.current, b.Bundle, sigs)
+		if h := r.current.Hash(); b.Previous != hex.EncodeToString(h[:]) {
+			r.find(e.Seq, ReplayBundleRefused, "previous bundle %q, but version %d (%x) was in force", b.Previous, r.current.Version, h)
+		}
+	}
+	if err != nil {
+		r.find(e.Seq, ReplayBundleRefused, "policy bundle version %d that replay does not accept: %v", b.Version, err)
+		// The node used it: replay the decisions under it all the same, so
+		// each finding after this one is about that decision alone.
+		if next, err = policy.ParseBundle(b.Bundle); err != nil {
+			return
+		}
+	} else if !slices.Equal(signedBy, b.SignedBy) {
+		r.find(e.Seq, ReplayBundleRefused, "signed_by %v, replay counts %v", b.SignedBy, signedBy)
+	}
+	h := next.Hash()
+	if b.Hash != hex.EncodeToString(h[:]) || b.Version != next.Version {
+		r.find(e.Seq, ReplayBundleRefused, "the record names version %d hash %s; its bundle is version %d hash %x", b.Version, b.Hash, next.Version, h)
+	}
+	r.bundles[h] = next
+	r.current = next
+}
+
+func (r *replayer) walletCreated(e *Entry, b *audit.WalletCreated) {
+	ws := &walletState{}
+	r.wallets[b.WalletID] = ws
+	k, ok := r.given[b.WalletID]
+	if !ok {
+		ws.problem = fmt.Sprintf("no chain code for wallet %s: give the node's own database or -wallets", b.WalletID)
+		return
+	}
+	ws.key = k
+	cch := audit.ChainCodeHash(k.ChainCode)
+	switch {
+	case b.PublicKey != hex.EncodeToString(k.PublicKey[:]):
+		ws.problem = fmt.Sprintf("the key given for wallet %s is %x, wallet.created says %s", b.WalletID, k.PublicKey, b.PublicKey)
+		r.find(e.Seq, ReplayWalletKeyMismatch, "%s", ws.problem)
+	case b.ChainCodeHash != hex.EncodeToString(cch[:]):
+		ws.problem = fmt.Sprintf("the chain code given for wallet %s hashes to %x, wallet.created says %s", b.WalletID, cch, b.ChainCodeHash)
+		r.find(e.Seq, ReplayWalletKeyMismatch, "%s", ws.problem)
+	default:
+		ws.ok = true
+	}
+}
+
+func (r *replayer) received(e *Entry, b *audit.WithdrawalReceived) {
+	in, err := bitcoin.ParseCanonical(b.Intent)
+	if err != nil {
+		r.find(e.Seq, ReplayBadBody, "withdrawal %s: intent: %v", b.WithdrawalID, err)
+		return
+	}
+	h := policy.RequestHash(in, b.PSBT)
+	if b.RequestHash != hex.EncodeToString(h[:]) || in.WithdrawalID != b.WithdrawalID {
+		r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s: request hash %s, replay computes %x from the intent and PSBT", b.WithdrawalID, b.RequestHash, h)
+	}
+	if _, ok := r.open[b.WithdrawalID]; ok {
+		r.find(e.Seq, ReplayOutOfPlace, "withdrawal %s received again before it ended", b.WithdrawalID)
+	}
+	r.open[b.WithdrawalID] = &withdrawal{id: b.WithdrawalID, intent: in, requestHash: h, recvSeq: e.Seq}
+	// the PSBT and signature go to the decision that follows
+	r.pendingReq = pendingRequest{id: b.WithdrawalID, psbt: b.PSBT, sig: []byte(b.IntentSignature), seq: e.Seq}
+}
+
+func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
+	r.res.Decided++
+	w := r.open[d.WithdrawalID]
+	req := r.pendingReq
+	r.pendingReq = pendingRequest{}
+	if w == nil || w.decided != nil || req.id != d.WithdrawalID {
+		r.find(e.Seq, ReplayOutOfPlace, "decision on withdrawal %s without its withdrawal.received just before it", d.WithdrawalID)
+		return
+	}
+	w.decided, w.decSeq = d, e.Seq
+	w.bundle = r.current
+	w.pending = policy.Pending{WithdrawalID: w.id, RequestHash: w.requestHash, RequestedBy: w.intent.RequestedBy,
+		Tier: policy.Tier{MinAmountSat: d.TierMinAmountSat, Approvals: d.Approvals, Group: d.ApprovalGroup}}
+	if d.Allowed {
+		r.evict = append(r.evict, evictable{w.id, d.DecidedAt})
+	} else {
+		delete(r.open, w.id)
+	}
+
+	var problems []string
+	differ := func(field string, logged, replayed any) {
+		problems = append(problems, fmt.Sprintf("%s: log %v, replay %v", field, logged, replayed))
+	}
+	if d.RequestHash != hex.EncodeToString(w.requestHash[:]) {
+		differ("request_hash", d.RequestHash, hex.EncodeToString(w.requestHash[:]))
+	}
+	if r.current == nil {
+		differ("policy_hash", d.PolicyHash, "no bundle accepted yet")
+	} else if h := r.current.Hash(); d.PolicyHash != hex.EncodeToString(h[:]) {
+		differ("policy_hash", d.PolicyHash, fmt.Sprintf("%x (version %d, in force)", h, r.current.Version))
+	}
+	// The wallet's outflow before this decision, by the log's own history.
+	now := d.DecidedAt
+	spent := r.spent(w.intent.WalletID, w.id, now)
+	if d.SpentDaySat != spent.Day {
+		differ("spent_day_sat", d.SpentDaySat, spent.Day)
+	}
+	if d.SpentWeekSat != spent.Week {
+		differ("spent_week_sat", d.SpentWeekSat, spent.Week)
+	}
+	if d.Allowed {
+		r.spends[w.intent.WalletID] = append(r.spends[w.intent.WalletID], spend{w.id, now, d.OutflowSat})
+	}
+
+	ws := r.wallets[w.intent.WalletID]
+	switch {
+	case ws == nil:
+		if d.Allowed || len(problems) > 0 {
+			r.find(e.Seq, ReplayNotReplayed, "withdrawal %s: wallet %s has no wallet.created record in this log", w.id, w.intent.WalletID)
+		} else {
+			r.agreed.Add(1) // refused before any key was needed, or not: nothing to compare without the key
+		}
+		return
+	case !ws.ok:
+		if !ws.reported {
+			ws.reported = true
+			r.find(e.Seq, ReplayNotReplayed, "withdrawal %s and every later one of wallet %s: %s", w.id, w.intent.WalletID, ws.problem)
+		}
+		if len(problems) > 0 {
+			r.find(e.Seq, ReplayDecisionMismatch, "decision that replay disagrees with, withdrawal %s: %s", w.id, strings.Join(problems, "; "))
+		}
+		return
+	}
+	bundle, key, in := r.current, ws.key, w.intent
+	psbt, sig := req.psbt, req.sig
+	w.done = make(chan struct{})
+	seq := e.Seq
+	r.jobs <- func() {
+		defer close(w.done)
+		dec := bundle.Decide(policy.Request{Intent: in, IntentSignature: sig, PSBT: psbt, Wallet: key, Spent: spent, Now: now})
+		w.decision = &dec
+		problems = append(problems, compareDecision(d, dec)...)
+		if len(problems) > 0 {
+			r.find(seq, ReplayDecisionMismatch, "decision that replay disagrees with, withdrawal %s: %s", w.id, strings.Join(problems, "; "))
+			return
+		}
+		r.agreed.Add(1)
+	}
+}
+
+// pendingRequest is the withdrawal.received a decision follows: a node
+// writes the two records together.
+type pendingRequest struct {
+	id        string
+	psbt, sig []byte
+	seq       uint64
+}
+
+// spent is what the node's Outflow counts: allowed withdrawals of the
+// wallet decided in the windows before now, not rejected nor failed since,
+// the withdrawal itself excluded.
+func (r *replayer) spent(wallet, exclude string, now time.Time) policy.Velocity {
+	var v policy.Velocity
+	day, week := now.Add(-policy.Day), now.Add(-policy.Week)
+	list := r.spends[wallet]
+	keep := list[:0]
+	for _, s := range list {
+		if s.at.Before(week) {
+			continue // out of every window for good (decisions come in time order)
+		}
+		keep = append(keep, s)
+		if s.id == exclude {
+			continue
+		}
+		v.Week += s.outflow
+		if !s.at.Before(day) {
+			v.Day += s.outflow
+		}
+	}
+	r.spends[wallet] = keep
+	return v
+}
+
+// unspend removes a rejected or failed withdrawal from the velocity.
+func (r *replayer) unspend(id string) {
+	w := r.open[id]
+	if w == nil {
+		return
+	}
+	wallet := w.intent.WalletID
+	r.spends[wallet] = slices.DeleteFunc(r.spends[wallet], func(s spend) bool { return s.id == id })
+}
+
+// compareDecision lists how a recorded decision differs from the re-run
+// one, field by field as the node fills them (signer's admit).
+func compareDecision(d *audit.WithdrawalDecided, dec policy.Decision) []string {
+	var out []string
+	differ := func(field string, logged, replayed any) {
+		out = append(out, fmt.Sprintf("%s: log %v, replay %v", field, logged, replayed))
+	}
+	if d.Allowed != dec.Allowed {
+		differ("allowed", d.Allowed, fmt.Sprintf("%v (%s)", dec.Allowed, orNone(dec.Rule)))
+	}
+	if d.Rule != dec.Rule {
+		differ("rule", orNone(d.Rule), orNone(dec.Rule))
+	}
+	if d.Originator != dec.Originator {
+		differ("originator", orNone(d.Originator), orNone(dec.Originator))
+	}
+	if h := hex.EncodeToString(dec.PolicyHash[:]); d.PolicyHash != h || d.PolicyVersion != dec.PolicyVersion {
+		differ("policy", fmt.Sprintf("version %d %s", d.PolicyVersion, d.PolicyHash), fmt.Sprintf("version %d %s", dec.PolicyVersion, h))
+	}
+	var txid string
+	var fee, outflow int64
+	var digests []string
+	if dec.Withdrawal != nil {
+		txid, fee = dec.Withdrawal.TxID.String(), dec.Withdrawal.Fee
+		for _, dg := range dec.Withdrawal.Digests {
+			digests = append(digests, hex.EncodeToString(dg[:]))
+		}
+	}
+	if dec.Allowed {
+		outflow = dec.Outflow
+	}
+	if d.TxID != txid {
+		differ("txid", orNone(d.TxID), orNone(txid))
+	}
+	if d.FeeSat != fee {
+		differ("fee_sat", d.FeeSat, fee)
+	}
+	if d.OutflowSat != outflow {
+		differ("outflow_sat", d.OutflowSat, outflow)
+	}
+	if !slices.Equal(d.Digests, digests) {
+		differ("digests", d.Digests, digests)
+	}
+	var tier policy.Tier
+	if dec.Allowed && dec.Approval != nil {
+		tier = *dec.Approval
+	}
+	if d.Approvals != tier.Approvals || d.ApprovalGroup != tier.Group || d.TierMinAmountSat != tier.MinAmountSat {
+		differ("approval tier", fmt.Sprintf("%d of %q from %d sat", d.Approvals, d.ApprovalGroup, d.TierMinAmountSat),
+			fmt.Sprintf("%d of %q from %d sat", tier.Approvals, tier.Group, tier.MinAmountSat))
+	}
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// awaiting returns the open withdrawal id if it waits for approvals, or
+// reports why an approval record cannot follow.
+func (r *replayer) awaiting(seq uint64, id, kind string) *withdrawal {
+	w := r.open[id]
+	switch {
+	case w == nil || w.decided == nil:
+		r.find(seq, ReplayOutOfPlace, "%s for withdrawal %s, which is not awaiting approval in this log", kind, id)
+		return nil
+	case !w.decided.Allowed || w.decided.Approvals == 0:
+		r.find(seq, ReplayOutOfPlace, "%s for withdrawal %s, whose decision required no approval", kind, id)
+		return nil
+	case w.approved:
+		r.find(seq, ReplayOutOfPlace, "%s for withdrawal %s after its quorum was recorded", kind, id)
+		return nil
+	}
+	return w
+}
+
+func (r *replayer) approval(e *Entry, a *audit.WithdrawalApproval) {
+	r.res.Approvals++
+	w := r.awaiting(e.Seq, a.WithdrawalID, "approval")
+	if w == nil {
+		return
+	}
+	b := r.bundles[hashOf(w.decided.PolicyHash)]
+	if b == nil {
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s: the decision's bundle %s is not in this log", w.id, w.decided.PolicyHash)
+		return
+	}
+	s := policy.SignedApproval{Officer: a.Officer, Statement: []byte(a.Statement), Signature: []byte(a.Signature)}
+	st, problem := b.CheckApproval(s, w.pending, e.Time)
+	if problem == nil && st.Verdict == policy.VerdictApprove && slices.ContainsFunc(w.counted, func(c policy.SignedApproval) bool { return c.Officer == a.Officer }) {
+		problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: a.Officer + " already approved; an officer counts once"}
+	}
+	if problem == nil && len(w.counted) >= policy.MaxOfficers {
+		problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: "too many approvals recorded"}
+	}
+	switch {
+	case a.Counted && problem != nil:
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s by %s counted, but replay does not count it: %v", w.id, a.Officer, problem)
+	case !a.Counted && problem == nil:
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s by %s not counted (%s), but replay counts it", w.id, a.Officer, a.Problem)
+	case !a.Counted && ruleOf(a.Problem) != ruleOf(problem.Error()):
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s by %s refused as %s, replay refuses it as %s", w.id, a.Officer, ruleOf(a.Problem), ruleOf(problem.Error()))
+	case a.Counted && a.Verdict != st.Verdict:
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s by %s: verdict %q, the statement says %q", w.id, a.Officer, a.Verdict, st.Verdict)
+	}
+	if a.Counted && problem == nil {
+		w.counted = append(w.counted, s)
+	}
+}
+
+func ruleOf(problem string) string {
+	rule, _, _ := strings.Cut(problem, ":")
+	return rule
+}
+
+func hashOf(h string) [32]byte {
+	var out [32]byte
+	if b, err := hex.DecodeString(h); err == nil && len(b) == 32 {
+		out = [32]byte(b)
+	}
+	return out
+}
+
+func (r *replayer) approvedRec(e *Entry, a *audit.WithdrawalApproved) {
+	w := r.awaiting(e.Seq, a.WithdrawalID, "withdrawal.approved")
+	if w == nil {
+		return
+	}
+	w.approved = true
+	b := r.bundles[hashOf(w.decided.PolicyHash)]
+	if b == nil {
+		r.find(e.Seq, ReplayQuorumMismatch, "withdrawal %s approved, but its decision's bundle is not in this log", w.id)
+		return
+	}
+	t := b.Tally(w.counted, w.pending, e.Time)
+	if !t.Done(w.pending) || !slices.Equal(t.Approvers, a.Approvers) {
+		r.find(e.Seq, ReplayQuorumMismatch, "withdrawal %s approved by %v; replay counts %v of the %d of group %s required%s",
+			w.id, a.Approvers, t.Approvers, w.pending.Tier.Approvals, w.pending.Tier.Group, rejectedNote(t))
+	}
+}
+
+func rejectedNote(t policy.Tally) string {
+	if t.Rejection != nil {
+		return ", and a rejection by " + t.Rejection.Officer
+	}
+	return ""
+}
+
+func (r *replayer) rejected(e *Entry, a *audit.WithdrawalRejected) {
+	w := r.awaiting(e.Seq, a.WithdrawalID, "withdrawal.rejected")
+	if w == nil {
+		return
+	}
+	if b := r.bundles[hashOf(w.decided.PolicyHash)]; b == nil {
+		r.find(e.Seq, ReplayRejectionMismatch, "withdrawal %s rejected, but its decision's bundle is not in this log", w.id)
+	} else if t := b.Tally(w.counted, w.pending, e.Time); t.Rejection == nil || t.Rejection.Officer != a.Officer {
+		r.find(e.Seq, ReplayRejectionMismatch, "withdrawal %s rejected by %s, but replay finds no valid rejection by that officer before it", w.id, a.Officer)
+	}
+	r.unspend(w.id)
+	delete(r.open, w.id)
+}
+
+func (r *replayer) signed(e *Entry, s *audit.WithdrawalSigned) {
+	r.res.Signed++
+	w := r.open[s.WithdrawalID]
+	if w == nil || w.decided == nil || !w.decided.Allowed {
+		r.find(e.Seq, ReplaySignedNotAllowed, "signature without a passing decision: withdrawal %s has no allowed decision open in this log", s.WithdrawalID)
+		return
+	}
+	delete(r.open, w.id)
+	if w.decided.Approvals > 0 && !w.approved {
+		r.find(e.Seq, ReplaySignedNotApproved, "signed without approval: withdrawal %s required %d approvals of group %s, and no withdrawal.approved came before",
+			w.id, w.decided.Approvals, w.decided.ApprovalGroup)
+	}
+	if s.TxID != "" && s.TxID != w.decided.TxID {
+		r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s signed as txid %s, decided as %s", w.id, s.TxID, w.decided.TxID)
+	}
+	if w.done == nil {
+		return // not replayed: reported at the decision
+	}
+	seq := e.Seq
+	r.jobs <- func() {
+		<-w.done // dequeued before this job: running or done
+		d := w.decision
+		if !d.Allowed {
+			r.find(seq, ReplaySignedNotAllowed, "signature without a passing decision: replay refuses withdrawal %s (%s)", w.id, d.Rule)
+			return
+		}
+		if len(s.Signatures) != len(d.Withdrawal.Digests) {
+			r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s has %d signatures for %d inputs", w.id, len(s.Signatures), len(d.Withdrawal.Digests))
+			return
+		}
+		for i, sigHex := range s.Signatures {
+			if err := verifyInput(d.Withdrawal.Inputs[i].PublicKey, d.Withdrawal.Digests[i], sigHex); err != nil {
+				r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s input %d: %v", w.id, i, err)
+			}
+		}
+	}
+}
+
+// verifyInput checks a signature, hex of r||s, over digest with the
+// input's key (derived from the wallet's root at the input's path by
+// bitcoin.Rederive).
+func verifyInput(pub [33]byte, digest [32]byte, sigHex string) error {
+	raw, err := hex.DecodeString(sigHex)
+	if err != nil || len(raw) != 64 {
+		return fmt.Errorf("not 64 bytes of hex")
+	}
+	var rs, ss btcec.ModNScalar
+	if rs.SetByteSlice(raw[:32]) || rs.IsZero() || ss.SetByteSlice(raw[32:]) || ss.IsZero() {
+		return fmt.Errorf("r or s out of range")
+	}
+	key, err := btcec.ParsePubKey(pub[:])
+	if err != nil {
+		return err
+	}
+	if !btcecdsa.NewSignature(&rs, &ss).Verify(digest[:], key) {
+		return fmt.Errorf("not by the input's key (%x) over the re-derived digest %x", pub, digest)
+	}
+	return nil
+}
+
+// ParseWalletKeys reads a -wallets file: a JSON object of wallet id to
+// {"public_key": hex, "chain_code": hex}.
+func ParseWalletKeys(raw []byte) (map[string]WalletKey, error) {
+	var f map[string]struct {
+		PublicKey string `json:"public_key"`
+		ChainCode string `json:"chain_code"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("wallets: want {\"w-…\": {\"public_key\": hex, \"chain_code\": hex}}: %w", err)
+	}
+	out := map[string]WalletKey{}
+	for id, w := range f {
+		pk, err1 := hex.DecodeString(w.PublicKey)
+		cc, err2 := hex.DecodeString(w.ChainCode)
+		if err1 != nil || err2 != nil || len(pk) != 33 || len(cc) != 32 {
+			return nil, fmt.Errorf("wallets: %s: want a 33-byte public_key and a 32-byte chain_code, in hex", id)
+		}
+		out[id] = WalletKey{PublicKey: [33]byte(pk), ChainCode: [32]byte(cc)}
+	}
+	return out, nil
+}
+
+// WalletKeys returns the wallets' roots held in a node's own database (none
+// in a log fetched or exported alone).
+func (l *Log) WalletKeys() (map[string]WalletKey, error) {
+	ws, err := l.store.Wallets()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]WalletKey{}
+	for _, w := range ws {
+		if len(w.PublicKey) == 33 && len(w.ChainCode) == 32 {
+			out[w.ID] = WalletKey{PublicKey: [33]byte(w.PublicKey), ChainCode: [32]byte(w.ChainCode)}
+		}
+	}
+	return out, nil
+}
