@@ -5,12 +5,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -30,7 +34,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs testdata/script/*.txt: the CLI as an auditor uses it.
-// $FIXTURE is the real cluster's logs; "tamper" makes a tampered copy.
+// $FIXTURE is the real cluster's logs, $OFFICERS those of an officer's day
+// (testdata/replay); "tamper" makes a tampered copy, "rewrite" one signed
+// again with the node's key.
 func TestScripts(t *testing.T) {
 	fixture, err := filepath.Abs(fixtureDir)
 	if err != nil {
@@ -40,6 +46,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("FIXTURE", fixture)
+			env.Setenv("OFFICERS", filepath.Join(filepath.Dir(fixture), "replay"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -54,6 +61,14 @@ func TestScripts(t *testing.T) {
 					seqs = append(seqs, n)
 				}
 				ts.Check(tamper(args[0], ts.MkAbs(args[1]), ts.MkAbs(args[2]), seqs...))
+			},
+			"rewrite": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 5 {
+					ts.Fatalf("usage: rewrite SRC DST SEQ KEY EDIT...")
+				}
+				seq, err := strconv.ParseUint(args[2], 10, 64)
+				ts.Check(err)
+				ts.Check(rewrite(ts.MkAbs(args[0]), ts.MkAbs(args[1]), seq, ts.MkAbs(args[3]), args[4:]))
 			},
 		},
 	})
@@ -128,4 +143,113 @@ func tamper(op, src, dst string, seqs ...uint64) error {
 		}
 	}
 	return w.Close()
+}
+
+// rewrite copies the log at src to dst with the body of record seq edited,
+// then chains and signs that record and every later one again with the
+// node's key (a PEM file), as a node holding its key could: the copy
+// verifies, and only a check of what the records say can find the change.
+// Each edit is FIELD=JSON (set a top-level field of the body) or
+// FIELD~OLD~NEW (replace text in a string field; in the first element of
+// an array of strings; in the decoded bytes of "bundle").
+func rewrite(src, dst string, seq uint64, keyFile string, edits []string) error {
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return err
+	}
+	key, err := pki.SignerFromKeyPEM(keyPEM)
+	if err != nil {
+		return err
+	}
+	in, err := store.OpenAuditLog(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	w, err := store.CreateAuditLog(dst)
+	if err != nil {
+		return err
+	}
+	var prev *audit.Record
+	err = in.Records(func(k uint64, v []byte) bool {
+		r, derr := audit.Decode(v)
+		if derr != nil {
+			err = derr
+			return false
+		}
+		if k == seq {
+			if r.Body, err = editBody(r.Body, edits); err != nil {
+				return false
+			}
+		}
+		if k >= seq {
+			if r, err = audit.Next(prev, r.Kind, r.Body, r.Time, key); err != nil {
+				return false
+			}
+		}
+		if err = w.Put(k, r.Encode()); err != nil {
+			return false
+		}
+		prev = r
+		return true
+	})
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
+}
+
+func editBody(body []byte, edits []string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	for _, e := range edits {
+		if field, val, ok := strings.Cut(e, "="); ok && !strings.Contains(field, "~") {
+			if !json.Valid([]byte(val)) {
+				return nil, fmt.Errorf("rewrite: %s: not JSON", e)
+			}
+			m[field] = json.RawMessage(val)
+			continue
+		}
+		parts := strings.Split(e, "~")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("rewrite: edit %q: want FIELD=JSON or FIELD~OLD~NEW", e)
+		}
+		field, old, repl := parts[0], parts[1], parts[2]
+		var str string
+		var list []string
+		isList := json.Unmarshal(m[field], &list) == nil && len(list) > 0
+		if isList {
+			str = list[0]
+		} else if err := json.Unmarshal(m[field], &str); err != nil {
+			return nil, fmt.Errorf("rewrite: %s is not a string", field)
+		}
+		if field == "bundle" {
+			b, err := base64.StdEncoding.DecodeString(str)
+			if err != nil {
+				return nil, err
+			}
+			str = string(b)
+		}
+		if !strings.Contains(str, old) {
+			return nil, fmt.Errorf("rewrite: %s does not contain %q", field, old)
+		}
+		str = strings.Replace(str, old, repl, 1)
+		if field == "bundle" {
+			str = base64.StdEncoding.EncodeToString([]byte(str))
+		}
+		var v any = str
+		if isList {
+			list[0] = str
+			v = list
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m[field] = raw
+	}
+	return json.Marshal(m)
 }
