@@ -113,7 +113,7 @@ func TestDevCluster(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &w); err != nil {
 		t.Fatalf("wallet create -json: %v\n%s", err, r.stdout)
 	}
-	if w.Label != "hot-1" || w.Threshold != 2 || len(w.Nodes) != 3 || len(w.PublicKey) != 66 || !strings.Contains(r.stderr, "running") {
+	if w.Label != "hot-1" || w.Threshold != 2 || len(w.Nodes) != 3 || len(w.PublicKey) != 66 || len(w.ChainCode) != 64 || !strings.Contains(r.stderr, "running") {
 		t.Errorf("wallet %+v\nprogress:\n%s", w, r.stderr)
 	}
 

@@ -82,9 +82,13 @@ var walletShowCommand = &command{
 
 // walletJSON is a wallet as the -json outputs print it.
 type walletJSON struct {
-	WalletID    string    `json:"wallet_id"`
-	Label       string    `json:"label"`
-	PublicKey   string    `json:"public_key"` // compressed secp256k1, hex
+	WalletID  string `json:"wallet_id"`
+	Label     string `json:"label"`
+	PublicKey string `json:"public_key"` // compressed secp256k1, hex
+	// ChainCode is the BIP32 chain code, hex: with the public key, what an
+	// auditor's replay needs to re-derive withdrawals (auditor replay
+	// -wallets). Public, as an xpub is.
+	ChainCode   string    `json:"chain_code,omitempty"`
 	Fingerprint string    `json:"fingerprint"`
 	Threshold   uint32    `json:"threshold"`
 	Nodes       []string  `json:"nodes"`
@@ -93,7 +97,7 @@ type walletJSON struct {
 
 func walletToJSON(w *pb.Wallet) walletJSON {
 	return walletJSON{
-		WalletID: w.GetWalletId(), Label: w.GetLabel(), PublicKey: hex.EncodeToString(w.GetPublicKey()),
+		WalletID: w.GetWalletId(), Label: w.GetLabel(), PublicKey: hex.EncodeToString(w.GetPublicKey()), ChainCode: hex.EncodeToString(w.GetChainCode()),
 		Fingerprint: w.GetFingerprint(), Threshold: w.GetThreshold(), Nodes: w.GetNodes(), CreatedAt: w.GetCreatedAt().AsTime().UTC(),
 	}
 }
