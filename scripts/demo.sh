@@ -13,7 +13,8 @@
 # request at DMM Bitcoin did: unsigned by the ledger it is refused
 # (policy.intent_unsigned), signed it is refused by the allowlist
 # (policy.destination_not_allowed), and under the signed withdrawal's id
-# the nodes refuse the id (withdrawal.id_reused).
+# the nodes refuse the id (withdrawal.id_reused). Last, an auditor verifies
+# the three nodes' logs, cross-checks them and replays every decision.
 #
 # The cluster lives in .demo-cache/cluster and is kept between runs: it is a
 # throwaway lab cluster (plaintext sealer keys, loopback only), and rm -rf
@@ -219,6 +220,14 @@ for node in "${NODES[@]}"; do
 	cp "$CLUSTER/nodes/$node/data/node.db" "$OUT/$node.db"
 done
 
+auditor=bin/auditor
+dbs=("$OUT/node-1.db" "$OUT/node-2.db" "$OUT/node-3.db")
+say "an auditor checks the three logs: hash chains and signatures, then every decision replayed"
+"$auditor" verify -ca "$CLUSTER/ca.pem" "${dbs[@]}" | tee "$OUT/audit-verify.txt"
+"$auditor" cross-check "${dbs[@]}" | tee "$OUT/audit-cross-check.txt"
+"$auditor" replay "${dbs[@]}" | tee "$OUT/audit-replay.txt"
+"$auditor" report -html "$OUT/audit-report.html" "${dbs[@]}" >"$OUT/audit-report.txt"
+
 printf '\nDone in %ds. In %s/:\n' "$((SECONDS - start))" "$OUT"
 printf '  %-25s %s\n' \
 	"funding.hex" "the fabricated funding transaction (regtest, broadcast nowhere)" \
@@ -232,6 +241,7 @@ printf '  %-25s %s\n' \
 	"swapped.psbt" "the same withdrawal paying $ATTACKER: refused three times" \
 	"refusal-*.txt" "the refusals: policy.intent_unsigned, policy.destination_not_allowed, withdrawal.id_reused" \
 	"node-{1,2,3}.db" "each node's bbolt file: wallet, withdrawals, audit log" \
+	"audit-*" "the auditor's verify, cross-check, replay and report (report.html)" \
 	"cluster.log" "the nodes' logs"
 cat <<EOF
 
