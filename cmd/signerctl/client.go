@@ -13,6 +13,7 @@ import (
 	"github.com/countersign/countersign/pki"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -139,6 +140,7 @@ type callError struct {
 	role pki.Role
 	code codes.Code
 	msg  string
+	rule string // the rule code the node named (its ErrorInfo detail), if any
 }
 
 func (e *callError) Error() string { return fmt.Sprintf("%s on %s: %s", e.op, e.node, e.msg) }
@@ -153,7 +155,13 @@ func callFailed(ctx context.Context, op string, c *client, role pki.Role, err er
 		return fmt.Errorf("%s on %s: %w", op, c.node.ID, context.Canceled)
 	}
 	st, _ := status.FromError(err)
-	return &callError{op: op, node: c.node.ID + " (" + c.node.Address + ")", role: role, code: st.Code(), msg: st.Message()}
+	ce := &callError{op: op, node: c.node.ID + " (" + c.node.Address + ")", role: role, code: st.Code(), msg: st.Message()}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == signer.ErrorDomain {
+			ce.rule = info.Reason
+		}
+	}
+	return ce
 }
 
 // hint says what to do about a failed call, by its code.

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -455,10 +454,6 @@ func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, p
 	return c.follow(ctx, cf, cl, client, in.WithdrawalID, raw, signedOut, start, timeout)
 }
 
-// ruleInMessage finds the rule code a node's refusal message names:
-// "refused: withdrawal X refused (RULE): reason" or "withdrawal.id_reused: ...".
-var ruleInMessage = regexp.MustCompile(`^(withdrawal\.id_reused)\b|refused \(([a-z0-9_]+\.[a-z0-9_]+)\)`)
-
 // submitFailed explains a refused submission: the rule, the reason, and
 // what to do.
 func (c *cli) submitFailed(ctx context.Context, cf *clientFlags, client *client, id string, err error) error {
@@ -466,12 +461,11 @@ func (c *cli) submitFailed(ctx context.Context, cf *clientFlags, client *client,
 	if !errors.As(err, &ce) || ce.code != codes.FailedPrecondition {
 		return err
 	}
-	m := ruleInMessage.FindStringSubmatch(ce.msg)
-	if m == nil {
+	if ce.rule == "" {
 		return err
 	}
-	if m[1] != "" {
-		out := refusalJSON{WithdrawalID: id, Status: "REFUSED", Rules: []string{m[1]}, Reason: ce.msg, Node: client.node.ID}
+	if ce.rule == "withdrawal.id_reused" {
+		out := refusalJSON{WithdrawalID: id, Status: "REFUSED", Rules: []string{ce.rule}, Reason: ce.msg, Node: client.node.ID}
 		if cf.json {
 			_ = printJSON(c, out)
 		} else {
@@ -480,7 +474,7 @@ func (c *cli) submitFailed(ctx context.Context, cf *clientFlags, client *client,
 		return withHint(err, "withdrawal id %s is bound, on every node that saw it, to the request first submitted under it; a different transaction needs a new id (and passes the policy afresh). The nodes logged an alert", id)
 	}
 	// The refused request is recorded under its id: show the record.
-	out := refusalJSON{WithdrawalID: id, Status: "REFUSED", Rules: []string{m[2]}, Reason: ce.msg, Node: client.node.ID}
+	out := refusalJSON{WithdrawalID: id, Status: "REFUSED", Rules: []string{ce.rule}, Reason: ce.msg, Node: client.node.ID}
 	gctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if resp, gerr := client.withdrawals.GetWithdrawal(gctx, &pb.GetWithdrawalRequest{WithdrawalId: id}); gerr == nil &&

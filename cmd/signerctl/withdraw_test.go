@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,8 +16,13 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/signer"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Regtest destinations: one the tests allow, one an attacker's.
@@ -263,19 +270,22 @@ func TestReadFilesRefuseStrangers(t *testing.T) {
 	}
 }
 
-func TestRuleInMessage(t *testing.T) {
-	for msg, want := range map[string]string{
-		"refused: withdrawal wd-3 refused (policy.destination_not_allowed): destination x is not on the allowlist":                "policy.destination_not_allowed",
-		"refused: withdrawal wd-3 refused (output.destination_missing): bitcoin: refused (output.destination_missing): no output": "output.destination_missing",
-		"withdrawal.id_reused: withdrawal wd-2 is bound to another intent and transaction":                                        "withdrawal.id_reused",
-		"refused: no pre-parameters ready on node-1":                                                                              "",
-	} {
-		got := ""
-		if m := ruleInMessage.FindStringSubmatch(msg); m != nil {
-			got = m[1] + m[2]
-		}
-		if got != want {
-			t.Errorf("rule in %q = %q, want %q", msg, got, want)
-		}
+// TestCallFailedReadsRule: the rule of a refusal comes from the status's
+// ErrorInfo detail, never from parsing its message.
+func TestCallFailedReadsRule(t *testing.T) {
+	c := &client{node: signer.ManifestNode{ID: "node-1", Address: "127.0.0.1:1"}}
+	st, err := status.New(codes.FailedPrecondition, "refused: withdrawal wd-3 refused (policy.destination_not_allowed): x").
+		WithDetails(&errdetails.ErrorInfo{Reason: "policy.destination_not_allowed", Domain: signer.ErrorDomain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *callError
+	if !errors.As(callFailed(context.Background(), "withdraw submit", c, pki.RoleBackend, st.Err()), &ce) || ce.rule != "policy.destination_not_allowed" {
+		t.Fatalf("got %+v", ce)
+	}
+	other, _ := status.New(codes.FailedPrecondition, "refused (policy.destination_not_allowed)").
+		WithDetails(&errdetails.ErrorInfo{Reason: "x.y", Domain: "elsewhere"})
+	if errors.As(callFailed(context.Background(), "withdraw submit", c, pki.RoleBackend, other.Err()), &ce) && ce.rule != "" {
+		t.Fatalf("a detail of another domain, or a rule in the text, was read as the rule: %q", ce.rule)
 	}
 }
