@@ -492,13 +492,27 @@ func (l *link) run(ctx context.Context, s *session) {
 		if failed {
 			continue // drain
 		}
-		if err := s.node.deliverTo(ctx, l.peer, req); err != nil {
+		if err := l.deliver(ctx, s, req); err != nil {
 			failed = true
 			if req.GetAbort() == nil {
 				_ = s.enqueue(inbound{fail: fmt.Errorf("cannot reach %s: %v", l.peer, err)})
 			}
 		}
 	}
+}
+
+// abortDelivery bounds the delivery of an abort. An abort is sent even when
+// the node is shutting down (its context is cancelled then): that is when
+// the other members most need to hear it rather than wait out a timeout.
+const abortDelivery = 2 * time.Second
+
+func (l *link) deliver(ctx context.Context, s *session, req *pb.DeliverRequest) error {
+	if req.GetAbort() != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortDelivery)
+		defer cancel()
+		ctx = actx
+	}
+	return s.node.deliverTo(ctx, l.peer, req)
 }
 
 // sessions is the node's table of sessions, by id.
