@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/countersign/countersign/internal/cmdline"
 )
 
 // cli is one invocation of officer: where it reads and writes, and the
@@ -64,15 +66,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 }
 
 // command is one subcommand; its name may have two words ("policy sign").
-type command struct {
-	name  string
-	args  string
-	short string
-	long  string
-	// flags declares the command's own flags on fs and returns the
-	// function that runs it with the positional arguments.
-	flags func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
-}
+type command = cmdline.Command[*cli]
 
 var commands []*command
 
@@ -126,11 +120,11 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	if cmd == nil {
 		return c.unknown(args)
 	}
-	fs := flag.NewFlagSet("officer "+cmd.name, flag.ContinueOnError)
+	fs := flag.NewFlagSet("officer "+cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.g.register(fs)
-	runCmd := cmd.flags(c, fs)
-	positional, err := parseInterspersed(fs, rest)
+	runCmd := cmd.Flags(c, fs)
+	positional, err := cmdline.ParseInterspersed(fs, rest)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		c.printCommandUsage(c.stdout, cmd)
@@ -146,56 +140,16 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	return err
 }
 
-func lookup(args []string) (*command, []string) {
-	if len(args) >= 2 {
-		for _, cmd := range commands {
-			if cmd.name == args[0]+" "+args[1] {
-				return cmd, args[2:]
-			}
-		}
-	}
-	for _, cmd := range commands {
-		if cmd.name == args[0] {
-			return cmd, args[1:]
-		}
-	}
-	return nil, nil
-}
+func lookup(args []string) (*command, []string) { return cmdline.Lookup(commands, args) }
 
 func (c *cli) unknown(args []string) error {
-	var group []string
-	for _, cmd := range commands {
-		if first, _, ok := strings.Cut(cmd.name, " "); ok && first == args[0] {
-			group = append(group, cmd.name)
-		}
-	}
-	if len(group) > 0 {
+	if group := cmdline.Names(cmdline.Group(commands, args[0])); len(group) > 0 {
 		if len(args) == 1 {
 			return usagef("%s needs a subcommand: %s", args[0], strings.Join(group, ", "))
 		}
 		return usagef("unknown command %q: want %s", args[0]+" "+args[1], strings.Join(group, ", "))
 	}
 	return usagef("unknown command %q (run 'officer help' for the list)", args[0])
-}
-
-// parseInterspersed parses flags before, between and after positional
-// arguments; a lone "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
 }
 
 func (c *cli) printUsage(w io.Writer) {
@@ -209,7 +163,7 @@ commands:
 `)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, cmd := range commands {
-		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.short)
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.Name, cmd.Short)
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
@@ -227,9 +181,9 @@ Exit codes: 0 success, 1 an error, 2 a usage error.
 }
 
 func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: officer %s %s\n\n%s\n", cmd.name, cmd.args, strings.TrimSpace(cmd.long))
-	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	cmd.flags(c, fs)
+	fmt.Fprintf(w, "usage: officer %s %s\n\n%s\n", cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
+	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
+	cmd.Flags(c, fs)
 	var has bool
 	fs.VisitAll(func(*flag.Flag) { has = true })
 	if has {
@@ -249,7 +203,7 @@ func (c *cli) report(err error) int {
 	if errors.As(err, &ue) {
 		fmt.Fprintf(c.stderr, "officer: %s\n", ue.msg)
 		if ue.cmd != nil {
-			fmt.Fprintf(c.stderr, "usage: officer %s %s\n(run 'officer help %s' for its flags)\n", ue.cmd.name, ue.cmd.args, ue.cmd.name)
+			fmt.Fprintf(c.stderr, "usage: officer %s %s\n(run 'officer help %s' for its flags)\n", ue.cmd.Name, ue.cmd.Args, ue.cmd.Name)
 		}
 		return 2
 	}

@@ -198,10 +198,10 @@ func groupsOf(b *policy.Bundle, officer string) []string {
 }
 
 var keygenCommand = &command{
-	name:  "keygen",
-	args:  "-name NAME [-o FILE]",
-	short: "make an ed25519 signing key and officer.json",
-	long: `Keygen makes a new ed25519 key, as ssh-keygen -t ed25519 would: the private
+	Name:  "keygen",
+	Args:  "-name NAME [-o FILE]",
+	Short: "make an ed25519 signing key and officer.json",
+	Long: `Keygen makes a new ed25519 key, as ssh-keygen -t ed25519 would: the private
 key, unencrypted, in FILE (mode 0600) and its public key in FILE.pub. It
 writes officer.json beside it (or to -officer), naming you and your key, so
 that other commands find both with -officer officer.json (or
@@ -216,7 +216,7 @@ signature, and the key never leaves the device:
   ssh-add ~/.ssh/countersign_sk
   officer init -name alice -agent -pubkey ~/.ssh/countersign_sk.pub
   officer whoami -officer officer.json`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		out := fs.String("o", "", "write the private key to this `file` (default NAME.key), the public key to FILE.pub")
 		return func(_ context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
@@ -270,15 +270,15 @@ key through ssh-agent (ssh-keygen -t ed25519-sk; see 'officer help keygen').
 }
 
 var initCommand = &command{
-	name:  "init",
-	args:  "-name NAME (-key FILE | -agent [-pubkey FILE]) [-officer officer.json]",
-	short: "write officer.json for an existing key (a security key through ssh-agent)",
-	long: `Init writes officer.json (or -officer FILE) naming you and the key you sign
+	Name:  "init",
+	Args:  "-name NAME (-key FILE | -agent [-pubkey FILE]) [-officer officer.json]",
+	Short: "write officer.json for an existing key (a security key through ssh-agent)",
+	Long: `Init writes officer.json (or -officer FILE) naming you and the key you sign
 with: a key file (-key), or a key held by ssh-agent (-agent; -pubkey FILE
 chooses one of several), such as a security key made with
 ssh-keygen -t ed25519-sk and added with ssh-add. It checks that it can use
 the key, and never overwrites a file.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		return func(_ context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
@@ -315,13 +315,13 @@ the key, and never overwrites a file.`,
 }
 
 var whoamiCommand = &command{
-	name:  "whoami",
-	args:  "[-officer FILE | -key FILE | -agent [-pubkey FILE]] [-name NAME] [-cluster DIR]",
-	short: "show your key and, with -cluster, whether it is an officer's in the policy in force",
-	long: `Whoami shows the key you sign with: its type, fingerprint and public key.
+	Name:  "whoami",
+	Args:  "[-officer FILE | -key FILE | -agent [-pubkey FILE]] [-name NAME] [-cluster DIR]",
+	Short: "show your key and, with -cluster, whether it is an officer's in the policy in force",
+	Long: `Whoami shows the key you sign with: its type, fingerprint and public key.
 With -cluster it fetches the policy in force, verifies it here, and says
 whether the key is an officer's, under which name and in which groups.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err

@@ -18,17 +18,17 @@ import (
 )
 
 var policyShowCommand = &command{
-	name:  "policy show",
-	args:  "[-version N] [-cluster DIR]",
-	short: "fetch the policy in force (or version N), verify it here and show it",
-	long: `Policy show fetches the policy bundle in force (or version -version) from a
+	Name:  "policy show",
+	Args:  "[-version N] [-cluster DIR]",
+	Short: "fetch the policy in force (or version N), verify it here and show it",
+	Long: `Policy show fetches the policy bundle in force (or version -version) from a
 node and verifies it here, along the chain of bundles from the cluster's
 genesis: genesis by a quorum of its own officers (and against your own copy,
 -genesis), each later bundle by a quorum of the officers of the one before,
 exactly as nodes accept them. It shows who signed, the version and hash, and
 a readable summary. Without -version it also shows which version each node
 has in force.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		version := fs.Int64("version", 0, "show this `version` instead of the one in force")
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
@@ -84,17 +84,17 @@ has in force.`,
 }
 
 var policyDiffCommand = &command{
-	name:  "policy diff",
-	args:  "PROPOSED.json [-against FILE | -cluster DIR]",
-	short: "show what a proposed bundle changes, risky changes loudly",
-	long: `Policy diff compares a proposed bundle with the bundle in force on the nodes
+	Name:  "policy diff",
+	Args:  "PROPOSED.json [-against FILE | -cluster DIR]",
+	Short: "show what a proposed bundle changes, risky changes loudly",
+	Long: `Policy diff compares a proposed bundle with the bundle in force on the nodes
 (verified here; see 'officer policy show'), or with a bundle file (-against,
 which is parsed but not verified), and lists every change. Changes that widen
 what can be paid, to whom, how fast, or who decides are marked "!! RISK": new
 destinations, raised limits, new officers, originators or groups members,
 removed officers, a lowered change quorum, weakened approval tiers. Exit
 code 0 either way; it refuses only a file that is not a valid bundle.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		against := fs.String("against", "", "compare with this bundle `file` instead of the bundle in force")
 		return func(ctx context.Context, args []string) error {
 			path, err := oneArg(args, "proposed bundle file")
@@ -122,10 +122,10 @@ code 0 either way; it refuses only a file that is not a valid bundle.`,
 }
 
 var policySignCommand = &command{
-	name:  "policy sign",
-	args:  "PROPOSED.json [-yes] [-against FILE | -cluster DIR]",
-	short: "sign a proposed bundle's exact bytes, into PROPOSED.json.sigs",
-	long: `Policy sign checks the proposed bundle as nodes do (policy.ParseBundle) and
+	Name:  "policy sign",
+	Args:  "PROPOSED.json [-yes] [-against FILE | -cluster DIR]",
+	Short: "sign a proposed bundle's exact bytes, into PROPOSED.json.sigs",
+	Long: `Policy sign checks the proposed bundle as nodes do (policy.ParseBundle) and
 refuses an invalid one, shows what it changes from the bundle in force
 (-cluster, verified here) or from -against FILE, or else the whole bundle,
 asks you to type yes (-yes skips the question), and signs the file's exact
@@ -137,7 +137,7 @@ officer, then 'officer policy submit'.
 Your name is the officer whose key you sign with, in the bundle in force
 (whose officers' signatures count), or in the proposed bundle if there is
 none to compare with (a genesis bundle).`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		against := fs.String("against", "", "compare with this bundle `file` instead of the bundle in force")
 		yes := fs.Bool("yes", false, "sign without asking")
 		return func(ctx context.Context, args []string) error {
@@ -221,15 +221,15 @@ none to compare with (a genesis bundle).`,
 }
 
 var policySubmitCommand = &command{
-	name:  "policy submit",
-	args:  "PROPOSED.json [-yes] -cluster DIR",
-	short: "offer a signed bundle to every node",
-	long: `Policy submit reads PROPOSED.json and its signatures, PROPOSED.json.sigs,
+	Name:  "policy submit",
+	Args:  "PROPOSED.json [-yes] -cluster DIR",
+	Short: "offer a signed bundle to every node",
+	Long: `Policy submit reads PROPOSED.json and its signatures, PROPOSED.json.sigs,
 checks here that a quorum of the officers of the bundle in force signed it,
 and sends it to every node of the cluster. It reports each node's answer:
 accepted (the version in force and whose signatures counted) or the error.
 Exit code 1 if any node did not accept it; submitting again is safe.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		yes := fs.Bool("yes", false, "submit without asking")
 		return func(ctx context.Context, args []string) error {
 			path, err := oneArg(args, "proposed bundle file")

@@ -43,14 +43,14 @@ func intentOf(in *pb.WithdrawalIntent) (bitcoin.Intent, error) {
 }
 
 var pendingCommand = &command{
-	name:  "pending",
-	args:  "[-cluster DIR]",
-	short: "list the withdrawals waiting for officers' approval",
-	long: `Pending asks every node for the withdrawals awaiting approval and lists
+	Name:  "pending",
+	Args:  "[-cluster DIR]",
+	Short: "list the withdrawals waiting for officers' approval",
+	Long: `Pending asks every node for the withdrawals awaiting approval and lists
 them: id, wallet, amount, destination label, approvals counted of those
 needed, and age. These are the nodes' figures; 'officer show ID' re-derives a
 withdrawal and verifies its approvals here.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
@@ -352,10 +352,10 @@ func writeReview(w io.Writer, r *review, now time.Time) {
 }
 
 var showCommand = &command{
-	name:  "show",
-	args:  "ID [-cluster DIR]",
-	short: "fetch a withdrawal and re-derive it here, with its approvals verified",
-	long: `Show fetches withdrawal ID (its raw intent and PSBT) from a node, fetches
+	Name:  "show",
+	Args:  "ID [-cluster DIR]",
+	Short: "fetch a withdrawal and re-derive it here, with its approvals verified",
+	Long: `Show fetches withdrawal ID (its raw intent and PSBT) from a node, fetches
 the policy bundle it was decided under and verifies it here, asks every node
 for the wallet's key, and re-derives the withdrawal here with the policy
 code the nodes run. It shows the network, wallet, destination and its
@@ -364,7 +364,7 @@ txid and the request hash (computed here), the approval tier, the approvals
 so far (each verified here) and the originator (its signature verified
 here). Anything the node reports that this machine does not re-derive is a
 PROBLEM, and exit code 1.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			id, err := oneArg(args, "withdrawal id")
 			if err != nil {
@@ -390,27 +390,27 @@ PROBLEM, and exit code 1.`,
 }
 
 var approveCommand = &command{
-	name:  "approve",
-	args:  "ID [-yes] [-expires 1h] [-reason TEXT]",
-	short: "re-derive a withdrawal, then sign and send your approval to every node",
-	long: `Approve does all that 'officer show' does, and if this machine re-derives
+	Name:  "approve",
+	Args:  "ID [-yes] [-expires 1h] [-reason TEXT]",
+	Short: "re-derive a withdrawal, then sign and send your approval to every node",
+	Long: `Approve does all that 'officer show' does, and if this machine re-derives
 the withdrawal exactly as the node reports it, asks you to type yes (-yes
 skips the question), then signs an approval statement: verdict approve, the
 withdrawal id, the request hash computed here, the txid, the hash of the
 policy it was decided under, and an expiry. It sends the approval to every
 node and reports each node's answer. Exit code 1 if no node counted it, or a
 node refused it as invalid.`,
-	flags: approvalFlags(policy.VerdictApprove),
+	Flags: approvalFlags(policy.VerdictApprove),
 }
 
 var rejectCommand = &command{
-	name:  "reject",
-	args:  "ID -reason TEXT [-yes] [-expires 1h]",
-	short: "re-derive a withdrawal, then sign and send your rejection to every node",
-	long: `Reject is approve with the verdict reject: one valid rejection ends the
+	Name:  "reject",
+	Args:  "ID -reason TEXT [-yes] [-expires 1h]",
+	Short: "re-derive a withdrawal, then sign and send your rejection to every node",
+	Long: `Reject is approve with the verdict reject: one valid rejection ends the
 withdrawal on every node that receives it. -reason is required and is kept
 in the nodes' audit logs.`,
-	flags: approvalFlags(policy.VerdictReject),
+	Flags: approvalFlags(policy.VerdictReject),
 }
 
 func approvalFlags(verdict string) func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {

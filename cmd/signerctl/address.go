@@ -46,15 +46,15 @@ func networkOf(v pb.Network) (network, bool) {
 }
 
 var addressCommand = &command{
-	name:  "address",
-	args:  "-wallet WALLET_ID [-network mainnet|testnet|signet|regtest] [-change] [-index N] [flags]",
-	short: "derive a deposit or change address of a wallet",
-	long: `Address asks a node to derive a P2WPKH (bech32) address of a wallet: BIP32
+	Name:  "address",
+	Args:  "-wallet WALLET_ID [-network mainnet|testnet|signet|regtest] [-change] [-index N] [flags]",
+	Short: "derive a deposit or change address of a wallet",
+	Long: `Address asks a node to derive a P2WPKH (bech32) address of a wallet: BIP32
 non-hardened derivation of the group key at m/0/N (deposits) or m/1/N (change,
 with -change). No key generation or signing takes place, and every node
 derives the same address: ask several with -node to check. It needs the
 backend role.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		wallet := fs.String("wallet", "", "the wallet's `id` (required)")

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/countersign/countersign/internal/cmdline"
 )
 
 // cli is one invocation of signerctl: where it writes and what it reads
@@ -20,15 +22,7 @@ type cli struct {
 }
 
 // command is one subcommand. Its name may have two words ("wallet create").
-type command struct {
-	name  string
-	args  string // the synopsis after the name
-	short string // one line for the command list
-	long  string // what it does, for "signerctl help NAME"
-	// flags declares the command's flags on fs and returns the function
-	// that runs it with the positional arguments left after parsing.
-	flags func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
-}
+type command = cmdline.Command[*cli]
 
 // commands lists every subcommand, in the order help shows them.
 var commands []*command
@@ -87,10 +81,10 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	if cmd == nil {
 		return c.unknown(args)
 	}
-	fs := flag.NewFlagSet("signerctl "+cmd.name, flag.ContinueOnError)
+	fs := flag.NewFlagSet("signerctl "+cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	runCmd := cmd.flags(c, fs)
-	positional, err := parseInterspersed(fs, rest)
+	runCmd := cmd.Flags(c, fs)
+	positional, err := cmdline.ParseInterspersed(fs, rest)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		c.printCommandUsage(c.stdout, cmd)
@@ -106,30 +100,11 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	return err
 }
 
-// lookup finds the command args start with, trying two-word names first.
-func lookup(args []string) (*command, []string) {
-	if len(args) >= 2 {
-		for _, cmd := range commands {
-			if cmd.name == args[0]+" "+args[1] {
-				return cmd, args[2:]
-			}
-		}
-	}
-	for _, cmd := range commands {
-		if cmd.name == args[0] {
-			return cmd, args[1:]
-		}
-	}
-	return nil, nil
-}
+func lookup(args []string) (*command, []string) { return cmdline.Lookup(commands, args) }
 
 // unknown explains a command line that names no command.
 func (c *cli) unknown(args []string) error {
-	var group []string
-	for _, cmd := range groupOf(args[0]) {
-		group = append(group, cmd.name)
-	}
-	if len(group) > 0 {
+	if group := cmdline.Names(groupOf(args[0])); len(group) > 0 {
 		if len(args) == 1 {
 			return usagef("%s needs a subcommand: %s", args[0], strings.Join(group, ", "))
 		}
@@ -139,35 +114,7 @@ func (c *cli) unknown(args []string) error {
 }
 
 // groupOf returns the commands whose two-word names start with word.
-func groupOf(word string) []*command {
-	var group []*command
-	for _, cmd := range commands {
-		if first, _, ok := strings.Cut(cmd.name, " "); ok && first == word {
-			group = append(group, cmd)
-		}
-	}
-	return group
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// positional arguments ("wallet show ID -json"). A lone "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
-}
+func groupOf(word string) []*command { return cmdline.Group(commands, word) }
 
 func (c *cli) printUsage(w io.Writer) {
 	fmt.Fprint(w, `signerctl operates a countersign cluster: certificates and configs, a local
@@ -180,7 +127,7 @@ commands:
 `)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, cmd := range commands {
-		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.short)
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.Name, cmd.Short)
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
@@ -190,9 +137,9 @@ Exit codes: 0 success, 1 an error, 2 a usage error.
 }
 
 func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: signerctl %s %s\n\n%s\n", cmd.name, cmd.args, strings.TrimSpace(cmd.long))
-	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	cmd.flags(c, fs)
+	fmt.Fprintf(w, "usage: signerctl %s %s\n\n%s\n", cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
+	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
+	cmd.Flags(c, fs)
 	var hasFlags bool
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if hasFlags {
@@ -211,7 +158,7 @@ func (c *cli) report(err error) int {
 	if errors.As(err, &ue) {
 		fmt.Fprintf(c.stderr, "signerctl: %s\n", ue.msg)
 		if ue.cmd != nil {
-			fmt.Fprintf(c.stderr, "usage: signerctl %s %s\n(run 'signerctl help %s' for its flags)\n", ue.cmd.name, ue.cmd.args, ue.cmd.name)
+			fmt.Fprintf(c.stderr, "usage: signerctl %s %s\n(run 'signerctl help %s' for its flags)\n", ue.cmd.Name, ue.cmd.Args, ue.cmd.Name)
 		}
 		return 2
 	}

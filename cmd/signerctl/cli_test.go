@@ -141,35 +141,12 @@ func TestHelp(t *testing.T) {
 func TestSynopsesNameRealFlags(t *testing.T) {
 	c := &cli{}
 	for _, cmd := range commands {
-		fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-		cmd.flags(c, fs)
-		for _, word := range strings.Fields(strings.NewReplacer("[", " ", "]", " ", "|", " ").Replace(cmd.args)) {
+		fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
+		cmd.Flags(c, fs)
+		for _, word := range strings.Fields(strings.NewReplacer("[", " ", "]", " ", "|", " ").Replace(cmd.Args)) {
 			if name, ok := strings.CutPrefix(word, "-"); ok && fs.Lookup(name) == nil {
-				t.Errorf("%s: synopsis names -%s, which is not a flag", cmd.name, name)
+				t.Errorf("%s: synopsis names -%s, which is not a flag", cmd.Name, name)
 			}
-		}
-	}
-}
-
-func TestParseInterspersed(t *testing.T) {
-	tests := []struct {
-		args     []string
-		wantJSON bool
-		wantPos  []string
-	}{
-		{[]string{"w-1"}, false, []string{"w-1"}},
-		{[]string{"w-1", "-json"}, true, []string{"w-1"}},
-		{[]string{"-json", "w-1"}, true, []string{"w-1"}},
-		{[]string{"a", "-json", "b"}, true, []string{"a", "b"}},
-		{[]string{"--", "-json"}, false, []string{"-json"}},
-		{nil, false, nil},
-	}
-	for _, tt := range tests {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		j := fs.Bool("json", false, "")
-		pos, err := parseInterspersed(fs, tt.args)
-		if err != nil || *j != tt.wantJSON || !slices.Equal(pos, tt.wantPos) {
-			t.Errorf("parseInterspersed(%q) = %q, json %v, %v; want %q, json %v", tt.args, pos, *j, err, tt.wantPos, tt.wantJSON)
 		}
 	}
 }

@@ -21,10 +21,10 @@ import (
 )
 
 var devCommand = &command{
-	name:  "dev",
-	args:  "[-dir DIR] [-preparams DIR] [init flags]",
-	short: "run every node of a cluster in this process, for development",
-	long: `Dev runs every node of the cluster in DIR in this one process until Ctrl-C
+	Name:  "dev",
+	Args:  "[-dir DIR] [-preparams DIR] [init flags]",
+	Short: "run every node of a cluster in this process, for development",
+	Long: `Dev runs every node of the cluster in DIR in this one process until Ctrl-C
 (or SIGTERM), then stops them gracefully. If DIR holds no cluster yet, it
 creates one first, exactly as 'signerctl init' would with the same flags; the
 cluster-shaping flags are ignored for an existing cluster. Each node logs to
@@ -38,7 +38,7 @@ imports again, since a set must not be used twice.
 
 Dev is for development: one process holds every share, which defeats the
 point of threshold signing. Run signerd on separate hosts for anything else.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var f shapeFlags
 		f.register(fs)
 		preparams := fs.String("preparams", "", "import pre-parameters from `DIR`/<node-id>.json into nodes that start with no data")

@@ -22,10 +22,10 @@ import (
 )
 
 var fundCommand = &command{
-	name:  "fund",
-	args:  "-wallet WALLET_ID -paths m/0/0,... -amounts SATS,... [-network regtest] [-out FILE] [-utxos-out FILE] [flags]",
-	short: "fabricate a transaction that pays a wallet's addresses, for demos and tests",
-	long: `Fund fabricates a Bitcoin transaction paying the wallet's P2WPKH addresses at
+	Name:  "fund",
+	Args:  "-wallet WALLET_ID -paths m/0/0,... -amounts SATS,... [-network regtest] [-out FILE] [-utxos-out FILE] [flags]",
+	Short: "fabricate a transaction that pays a wallet's addresses, for demos and tests",
+	Long: `Fund fabricates a Bitcoin transaction paying the wallet's P2WPKH addresses at
 -paths (BIP32 paths below the wallet's root, such as m/0/0 for the first
 deposit address) the -amounts in satoshis, one amount per path, and writes it
 as hex to -out. Its one input spends an outpoint that does not exist: the
@@ -39,7 +39,7 @@ transaction they require, on a machine with no Bitcoin node.
 The wallet's root (group public key and chain code) comes from the node
 (-node), and the addresses are derived here from it; compare them with
 'signerctl address'. Any client role may read a wallet.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		wallet := fs.String("wallet", "", "the wallet's `id` (required)")

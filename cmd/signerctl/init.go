@@ -14,10 +14,10 @@ import (
 )
 
 var initCommand = &command{
-	name:  "init",
-	args:  "-genesis FILE [-dir DIR] [-nodes N] [-threshold T] [-base-port P | -addresses LIST] [flags]",
-	short: "create a cluster: CA, certificates, sealer keys and node configs",
-	long: `Init writes a new cluster into DIR, which must not exist or be empty: the
+	Name:  "init",
+	Args:  "-genesis FILE [-dir DIR] [-nodes N] [-threshold T] [-base-port P | -addresses LIST] [flags]",
+	Short: "create a cluster: CA, certificates, sealer keys and node configs",
+	Long: `Init writes a new cluster into DIR, which must not exist or be empty: the
 cluster CA, a certificate, sealer key and config for every node, client
 certificates for the backend, officer and auditor roles, and cluster.json, the
 manifest clients read node addresses and certificate pins from, and the
@@ -27,7 +27,7 @@ development) or one 'signerd -config DIR/nodes/ID/config.json' per host.
 
 Keys are written with mode 0600. The CA key (DIR/ca-key.pem) issues every
 certificate of the cluster: move it offline once init is done.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var f shapeFlags
 		f.register(fs)
 		return func(_ context.Context, args []string) error {

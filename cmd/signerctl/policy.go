@@ -18,10 +18,10 @@ import (
 )
 
 var policyProposeCommand = &command{
-	name:  "policy propose",
-	args:  "-wallet WALLET_ID -o FILE [-to ADDRESS -label LABEL] [-tier SATS:K:GROUP] [-originator NAME=KEY.pub] [caps] [flags]",
-	short: "draft the next policy bundle: the one in force with a wallet's rules changed",
-	long: `Policy propose fetches the policy bundle in force from a node and writes the
+	Name:  "policy propose",
+	Args:  "-wallet WALLET_ID -o FILE [-to ADDRESS -label LABEL] [-tier SATS:K:GROUP] [-originator NAME=KEY.pub] [caps] [flags]",
+	Short: "draft the next policy bundle: the one in force with a wallet's rules changed",
+	Long: `Policy propose fetches the policy bundle in force from a node and writes the
 next version to -o with one wallet's rules added or changed: an allowed
 destination (-to, with the -label officers know it by), caps, approval tiers
 (-tier 10000000:2:treasury: withdrawals of at least 0.1 BTC wait for 2
@@ -34,7 +34,7 @@ Drafting changes nothing: the draft takes effect only once a quorum of
 officers signed it ('officer policy sign FILE') and it was submitted to the
 nodes ('officer policy submit FILE'). The draft is checked as the nodes
 will check it before it is written.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		var ch walletChange
@@ -93,14 +93,14 @@ will check it before it is written.`,
 }
 
 var policyShowCommand = &command{
-	name:  "policy show",
-	args:  "[-version N] [-node ID] [flags]",
-	short: "print the policy bundle in force on a node, and who signed it",
-	long: `Policy show fetches the policy bundle in force on a node (or an earlier one,
+	Name:  "policy show",
+	Args:  "[-version N] [-node ID] [flags]",
+	Short: "print the policy bundle in force on a node, and who signed it",
+	Long: `Policy show fetches the policy bundle in force on a node (or an earlier one,
 -version) and prints its version, hash, the officers who signed it and the
 bundle itself. Officers review bundles with 'officer policy show', which also
 verifies the signatures on their own machine.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		version := fs.Int64("version", 0, "an earlier `version` (0: the one in force)")

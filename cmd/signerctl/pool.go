@@ -11,10 +11,10 @@ import (
 )
 
 var poolWaitCommand = &command{
-	name:  "pool wait",
-	args:  "[-min N] [-timeout D] [flags]",
-	short: "wait until every node has pre-parameters ready",
-	long: `Pool wait polls every node of the cluster until each has at least -min sets of
+	Name:  "pool wait",
+	Args:  "[-min N] [-timeout D] [flags]",
+	Short: "wait until every node has pre-parameters ready",
+	Long: `Pool wait polls every node of the cluster until each has at least -min sets of
 pre-parameters ready, printing the pools as they fill. A key generation uses
 one set on every node, and a node takes tens of seconds to generate a set, so
 this is the wait before 'signerctl wallet create' can start at once. Nodes
@@ -22,7 +22,7 @@ that do not answer yet (a cluster still starting) are waited for too.
 
 With -json, progress goes to standard error and the final pools, as JSON, to
 standard output.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.registerAllNodes(fs)
 		minReady := fs.Uint("min", 1, "how many sets every node must have ready")

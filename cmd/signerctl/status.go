@@ -17,10 +17,10 @@ import (
 const callTimeout = 20 * time.Second
 
 var statusCommand = &command{
-	name:  "status",
-	args:  "[-all] [-node ID] [flags]",
-	short: "show a node's version, pre-parameter pool and peers",
-	long: `Status asks a node (or, with -all, every node of the cluster) for its
+	Name:  "status",
+	Args:  "[-all] [-node ID] [flags]",
+	Short: "show a node's version, pre-parameter pool and peers",
+	Long: `Status asks a node (or, with -all, every node of the cluster) for its
 version, its pool of pre-parameters (each wallet's key generation uses one set
 per node; new sets take tens of seconds to generate), its wallets and whether
 it reaches its peers. Any client role may ask. The exit code is 1 if a node
@@ -28,7 +28,7 @@ did not answer.
 
 With -json it prints one object, or with -all an array of them (a node that
 did not answer has only node_id, address and error).`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		all := fs.Bool("all", false, "ask every node of the cluster")

@@ -15,10 +15,10 @@ import (
 )
 
 var walletCreateCommand = &command{
-	name:  "wallet create",
-	args:  "-label LABEL [flags]",
-	short: "create a wallet: a distributed key generation on every node",
-	long: `Wallet create asks a node to coordinate a distributed key generation across
+	Name:  "wallet create",
+	Args:  "-label LABEL [flags]",
+	Short: "create a wallet: a distributed key generation on every node",
+	Long: `Wallet create asks a node to coordinate a distributed key generation across
 every node of the cluster. The group private key never exists in one place:
 each node keeps its own sealed share. It prints the progress as the node
 reports it (waiting for pre-parameters, with each node's pool, then the
@@ -26,7 +26,7 @@ session's stages) and then the wallet. It needs the backend role.
 
 With -json, progress goes to standard error and only the wallet, as JSON, to
 standard output.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		label := fs.String("label", "", "a name for people, at most 64 printable characters (required)")
@@ -44,11 +44,11 @@ standard output.`,
 }
 
 var walletListCommand = &command{
-	name:  "wallet list",
-	args:  "[flags]",
-	short: "list the wallets a node holds a share of",
-	long:  `Wallet list shows every active wallet the node holds a share of.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Name:  "wallet list",
+	Args:  "[flags]",
+	Short: "list the wallets a node holds a share of",
+	Long:  `Wallet list shows every active wallet the node holds a share of.`,
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		return func(ctx context.Context, args []string) error {
@@ -61,11 +61,11 @@ var walletListCommand = &command{
 }
 
 var walletShowCommand = &command{
-	name:  "wallet show",
-	args:  "WALLET_ID [flags]",
-	short: "show one wallet",
-	long:  `Wallet show prints one wallet: its group public key, fingerprint, threshold and nodes.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Name:  "wallet show",
+	Args:  "WALLET_ID [flags]",
+	Short: "show one wallet",
+	Long:  `Wallet show prints one wallet: its group public key, fingerprint, threshold and nodes.`,
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		return func(ctx context.Context, args []string) error {

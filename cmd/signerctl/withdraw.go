@@ -25,10 +25,10 @@ import (
 )
 
 var withdrawBuildCommand = &command{
-	name:  "withdraw build",
-	args:  "-wallet WALLET_ID -id WITHDRAWAL_ID -to ADDRESS -amount SATS -fee-cap SATS -utxos FILE [-network regtest] [-fee-rate 5] [-change-index N] [-out FILE] [-intent-out FILE] [flags]",
-	short: "build the unsigned transaction (PSBT) and intent of a withdrawal",
-	long: `Withdraw build writes what the exchange's backend submits: the withdrawal's
+	Name:  "withdraw build",
+	Args:  "-wallet WALLET_ID -id WITHDRAWAL_ID -to ADDRESS -amount SATS -fee-cap SATS -utxos FILE [-network regtest] [-fee-rate 5] [-change-index N] [-out FILE] [-intent-out FILE] [flags]",
+	Short: "build the unsigned transaction (PSBT) and intent of a withdrawal",
+	Long: `Withdraw build writes what the exchange's backend submits: the withdrawal's
 intent (-intent-out, JSON) and an unsigned transaction (-out, a binary PSBT)
 that spends every coin of -utxos, pays -amount satoshis to -to and returns the
 rest, less a fee of -fee-rate satoshis per virtual byte, to the wallet's change
@@ -41,7 +41,7 @@ key, as the nodes require.
 from the node (-node). Nothing is sent to the cluster: the transaction is
 re-derived here with the nodes' own code and shown, and 'signerctl withdraw
 submit' sends it.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		wallet := fs.String("wallet", "", "the paying wallet's `id` (required)")
@@ -95,10 +95,10 @@ submit' sends it.`,
 }
 
 var withdrawSubmitCommand = &command{
-	name:  "withdraw submit",
-	args:  "-intent FILE -psbt FILE [-follow] [-signed-out FILE] [-yes] [flags]",
-	short: "submit a withdrawal to the cluster, and follow it until it is signed",
-	long: `Withdraw submit sends a withdrawal's intent and unsigned transaction (as
+	Name:  "withdraw submit",
+	Args:  "-intent FILE -psbt FILE [-follow] [-signed-out FILE] [-yes] [flags]",
+	Short: "submit a withdrawal to the cluster, and follow it until it is signed",
+	Long: `Withdraw submit sends a withdrawal's intent and unsigned transaction (as
 'signerctl withdraw build' writes them) to a node, which becomes its
 coordinator. It first re-derives the transaction here, with the nodes' own
 code, shows what it does and asks for confirmation (-yes skips the question).
@@ -117,7 +117,7 @@ engine, against the PSBT's coins) and prints its txid, fee and signing
 committee; -signed-out writes the signed transaction as hex. With -json,
 progress goes to standard error and the withdrawal, as JSON, to standard
 output.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		intentFile := fs.String("intent", "", "the intent, a JSON `file` (required)")
@@ -147,13 +147,13 @@ output.`,
 }
 
 var withdrawShowCommand = &command{
-	name:  "withdraw show",
-	args:  "WITHDRAWAL_ID [-signed-out FILE] [flags]",
-	short: "show one withdrawal",
-	long: `Withdraw show prints a withdrawal as the node knows it: its intent, status,
+	Name:  "withdraw show",
+	Args:  "WITHDRAWAL_ID [-signed-out FILE] [flags]",
+	Short: "show one withdrawal",
+	Long: `Withdraw show prints a withdrawal as the node knows it: its intent, status,
 the rule and reason of a refusal, fee, txid and signing committee.
 -signed-out writes the signed transaction, hex, once there is one.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		signedOut := fs.String("signed-out", "", "write the signed transaction, hex, to this `file`")
@@ -168,11 +168,11 @@ the rule and reason of a refusal, fee, txid and signing committee.
 }
 
 var withdrawListCommand = &command{
-	name:  "withdraw list",
-	args:  "[-wallet WALLET_ID] [-limit N] [flags]",
-	short: "list withdrawals, newest first",
-	long:  `Withdraw list shows the withdrawals a node knows, newest first.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Name:  "withdraw list",
+	Args:  "[-wallet WALLET_ID] [-limit N] [flags]",
+	Short: "list withdrawals, newest first",
+	Long:  `Withdraw list shows the withdrawals a node knows, newest first.`,
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		wallet := fs.String("wallet", "", "only this wallet's")
@@ -190,14 +190,14 @@ var withdrawListCommand = &command{
 }
 
 var withdrawWatchCommand = &command{
-	name:  "withdraw watch",
-	args:  "WITHDRAWAL_ID [-signed-out FILE] [flags]",
-	short: "follow a withdrawal until it is signed, refused or failed",
-	long: `Withdraw watch streams a withdrawal's changes from the node, with times,
+	Name:  "withdraw watch",
+	Args:  "WITHDRAWAL_ID [-signed-out FILE] [flags]",
+	Short: "follow a withdrawal until it is signed, refused or failed",
+	Long: `Withdraw watch streams a withdrawal's changes from the node, with times,
 until it is final: signed, refused or failed. A signed transaction is checked
 here too (btcd's script engine, against the coins of the PSBT the node holds).
 The exit code is 0 once signed and 1 if refused or failed.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
 		signedOut := fs.String("signed-out", "", "write the signed transaction, hex, to this `file`")
