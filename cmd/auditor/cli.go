@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/countersign/countersign/internal/cmdline"
 )
 
 // cli is one invocation of auditor: where it writes. Tests build their own.
@@ -16,15 +18,7 @@ type cli struct {
 }
 
 // command is one subcommand.
-type command struct {
-	name  string
-	args  string // the synopsis after the name
-	short string // one line for the command list
-	long  string // what it does, for "auditor help NAME"
-	// flags declares the command's flags on fs and returns the function
-	// that runs it with the positional arguments left after parsing.
-	flags func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
-}
+type command = cmdline.Command[*cli]
 
 // commands lists every subcommand, in the order help shows them.
 var commands []*command
@@ -52,7 +46,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if cmd := lookup(args[1]); cmd != nil {
+			if cmd, rest := cmdline.Lookup(commands, args[1:]); cmd != nil && len(rest) == 0 {
 				c.printCommandUsage(c.stdout, cmd)
 				return nil
 			}
@@ -61,20 +55,20 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		c.printUsage(c.stdout)
 		return nil
 	}
-	cmd := lookup(args[0])
-	if cmd == nil {
+	cmd, rest := cmdline.Lookup(commands, args[:1])
+	if cmd == nil || len(rest) != 0 {
 		return usagef("unknown command %q (run 'auditor help' for the list)", args[0])
 	}
-	fs := flag.NewFlagSet("auditor "+cmd.name, flag.ContinueOnError)
+	fs := flag.NewFlagSet("auditor "+cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	runCmd := cmd.flags(c, fs)
-	positional, err := parseInterspersed(fs, args[1:])
+	runCmd := cmd.Flags(c, fs)
+	positional, err := cmdline.ParseInterspersed(fs, args[1:])
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		c.printCommandUsage(c.stdout, cmd)
 		return nil
 	case err != nil:
-		return usagef("auditor %s: %v", cmd.name, err)
+		return usagef("auditor %s: %v", cmd.Name, err)
 	}
 	return runCmd(ctx, positional)
 }
@@ -96,35 +90,6 @@ func (c *cli) exitCode(err error) int {
 	}
 }
 
-func lookup(name string) *command {
-	for _, cmd := range commands {
-		if cmd.name == name {
-			return cmd
-		}
-	}
-	return nil
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// positional arguments. A lone "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
-}
-
 func (c *cli) printUsage(w io.Writer) {
 	fmt.Fprint(w, `auditor checks countersign nodes' audit logs: hash chains, signatures and
 the heads nodes recorded of each other; what each node did against what the
@@ -137,7 +102,7 @@ commands:
 `)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, cmd := range commands {
-		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.short)
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.Name, cmd.Short)
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
@@ -149,9 +114,9 @@ Exit codes: 0 nothing wrong, 1 a problem found or an error, 2 a usage error.
 }
 
 func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: auditor %s %s\n\n%s\n", cmd.name, cmd.args, strings.TrimSpace(cmd.long))
-	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	cmd.flags(c, fs)
+	fmt.Fprintf(w, "usage: auditor %s %s\n\n%s\n", cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
+	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
+	cmd.Flags(c, fs)
 	var hasFlags bool
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if hasFlags {

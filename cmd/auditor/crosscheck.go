@@ -10,10 +10,10 @@ import (
 )
 
 var crossCheckCommand = &command{
-	name:  "cross-check",
-	args:  "[-json] DB1 DB2 ...",
-	short: "compare the nodes' logs: sessions, signatures and decisions each member must share",
-	long: `Compares the logs of the nodes of a cluster, record by verified record:
+	Name:  "cross-check",
+	Args:  "[-json] DB1 DB2 ...",
+	Short: "compare the nodes' logs: sessions, signatures and decisions each member must share",
+	Long: `Compares the logs of the nodes of a cluster, record by verified record:
 
   - a session one node started must be in the log of every committee member,
     with the same committee and coordinator, and end the same way on each
@@ -28,7 +28,7 @@ Each finding names the node and record that says something the others do
 not, and the other node's record where there is one. Members whose logs
 are not given are not compared (counted at the end). Exit status 1 if
 anything is found.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		asJSON := fs.Bool("json", false, "print JSON for programs instead of text")
 		return func(ctx context.Context, args []string) error {
 			if len(args) < 2 {

@@ -18,16 +18,16 @@ import (
 )
 
 var exportCommand = &command{
-	name:  "export",
-	args:  "[-format jsonl|csv] [-o FILE] DB...",
-	short: "write one row per verified record: node, seq, time, kind, key fields",
-	long: `Writes every record of each log, one row each, in log order, log after log:
+	Name:  "export",
+	Args:  "[-format jsonl|csv] [-o FILE] DB...",
+	Short: "write one row per verified record: node, seq, time, kind, key fields",
+	Long: `Writes every record of each log, one row each, in log order, log after log:
 node, seq, time, kind, record hash, and the fields people search by
 (withdrawal, wallet, session, peer, rule, allowed, amount). -format jsonl
 writes one JSON object per line with the decoded body as well; csv writes
 a header and the key fields. Only verified records are written: at a bad
 record, export stops, says which, and exits 1 (run 'auditor verify').`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		format := fs.String("format", "jsonl", "`jsonl` or csv")
 		out := fs.String("o", "", "write to this `file` instead of standard output")
 		return func(ctx context.Context, args []string) error {

@@ -31,10 +31,10 @@ const (
 )
 
 var fetchCommand = &command{
-	name:  "fetch",
-	args:  "(-cluster DIR -node ID | -addr HOST:PORT -node ID -ca FILE -cert FILE -key FILE) -o FILE",
-	short: "copy a live node's audit log, from one consistent snapshot, into a database file",
-	long: `Asks a running node for its audit log (AuditService.ExportLog, over mutual
+	Name:  "fetch",
+	Args:  "(-cluster DIR -node ID | -addr HOST:PORT -node ID -ca FILE -cert FILE -key FILE) -o FILE",
+	Short: "copy a live node's audit log, from one consistent snapshot, into a database file",
+	Long: `Asks a running node for its audit log (AuditService.ExportLog, over mutual
 TLS with an auditor certificate) and writes it to a new database file that
 'auditor verify' and the other commands read. The node sends its log from
 one consistent snapshot, records exactly as stored; nothing else of its
@@ -48,7 +48,7 @@ clients/auditor.pem (as signerctl does). Otherwise give -addr, the node's id
 
 	auditor fetch -cluster cluster -node node-1 -o node-1.db
 	auditor fetch -addr 10.0.0.7:7001 -node node-2 -ca ca.pem -cert auditor.pem -key auditor-key.pem -o node-2.db`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		cluster := fs.String("cluster", "", "the cluster `directory` ('signerctl init' wrote it)")
 		node := fs.String("node", "", "the node's `id`")
 		addr := fs.String("addr", "", "the node's `host:port`, without -cluster")

@@ -14,10 +14,10 @@ import (
 )
 
 var genCommand = &command{
-	name:  "gen",
-	args:  "-records N -o FILE [-ca-out FILE] [-wallets-out FILE] [-seed N] [-days 30]",
-	short: "write a large log of made-up traffic that verifies and replays, to measure the auditor on",
-	long: `Writes a new audit-log database of made-up traffic that passes both
+	Name:  "gen",
+	Args:  "-records N -o FILE [-ca-out FILE] [-wallets-out FILE] [-seed N] [-days 30]",
+	Short: "write a large log of made-up traffic that verifies and replays, to measure the auditor on",
+	Long: `Writes a new audit-log database of made-up traffic that passes both
 'auditor verify' and 'auditor replay': a busy coordinator's withdrawals of
 1 to 3 inputs received, decided (some refused by rule: off the allowlist,
 over a cap), some approved by officers first (a few approvals that do not
@@ -40,7 +40,7 @@ the keys follow from -seed. It is for measurements and tests only.
 	auditor gen -records 1000000 -o big.db -ca-out big-ca.pem
 	time auditor verify -ca big-ca.pem big.db
 	time auditor replay -wallets big.wallets.json big.db`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		records := fs.Uint64("records", 10_000, "how many `records`, genesis included")
 		out := fs.String("o", "", "the database `file` to write; it must not exist")
 		caOut := fs.String("ca-out", "", "write the throwaway CA certificate to this `file`")

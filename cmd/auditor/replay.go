@@ -13,10 +13,10 @@ import (
 )
 
 var replayCommand = &command{
-	name:  "replay",
-	args:  "[-wallets FILE] [-json] DB...",
-	short: "re-run every policy decision, approval and signature check of each log",
-	long: `Replays each node's log, read-only, in record order, with the same policy
+	Name:  "replay",
+	Args:  "[-wallets FILE] [-json] DB...",
+	Short: "re-run every policy decision, approval and signature check of each log",
+	Long: `Replays each node's log, read-only, in record order, with the same policy
 code the node runs, and compares the result with what the node recorded:
 
   policy.accepted      the first bundle passes AcceptGenesis (a quorum of its
@@ -48,7 +48,7 @@ checked against the log's wallet.created record.
 For each log it prints a summary, then every discrepancy as
 'node-N seq S: what'. Exit status 1 if there is any, or if a decision could
 not be replayed.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		walletsFile := fs.String("wallets", "", "a JSON `file` of the wallets' public keys and chain codes")
 		asJSON := fs.Bool("json", false, "print JSON for programs instead of text")
 		workers := fs.Int("workers", 0, "goroutines checking signatures and re-running decisions (0: one per CPU)")

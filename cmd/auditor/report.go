@@ -17,10 +17,10 @@ import (
 )
 
 var reportCommand = &command{
-	name:  "report",
-	args:  "[-html FILE] DB...",
-	short: "summarize, per wallet, what the logs recorded: withdrawals and amounts, refusals by rule, approvals, policy changes",
-	long: `Summarizes what the logs recorded, per wallet: withdrawals signed, refused and
+	Name:  "report",
+	Args:  "[-html FILE] DB...",
+	Short: "summarize, per wallet, what the logs recorded: withdrawals and amounts, refusals by rule, approvals, policy changes",
+	Long: `Summarizes what the logs recorded, per wallet: withdrawals signed, refused and
 failed with their amounts (merged across the nodes' logs by withdrawal id),
 refusals by rule, approvals by officer (kind withdrawal.approved) and
 policy changes (kind policy.accepted), and the record kinds it did not
@@ -30,7 +30,7 @@ is reported up to it, with a warning, and the exit status is 1.
 With -html, it also writes a self-contained HTML file (no scripts, no
 external resources) with charts of the signed volume per day and of the
 refusals by rule.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		htmlOut := fs.String("html", "", "also write the report as a self-contained HTML `file`")
 		return func(ctx context.Context, args []string) error {
 			if len(args) == 0 {

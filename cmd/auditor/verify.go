@@ -15,10 +15,10 @@ import (
 )
 
 var verifyCommand = &command{
-	name:  "verify",
-	args:  "[-ca FILE] [-json] DB...",
-	short: "check each log's hash chain and signatures, and the heads the nodes recorded of each other",
-	long: `Verifies each node's audit log, read-only: every record's place in the hash
+	Name:  "verify",
+	Args:  "[-ca FILE] [-json] DB...",
+	Short: "check each log's hash chain and signatures, and the heads the nodes recorded of each other",
+	Long: `Verifies each node's audit log, read-only: every record's place in the hash
 chain, its signature by the node's key (named by the log's genesis record),
 its time, and, across the logs given, every head a node recorded of a peer's
 log (kind peer.head): a log that ends before such a head was truncated, one
@@ -31,7 +31,7 @@ key must be a node certificate of that cluster CA for the node the log
 names; without it, a log proves only that one key wrote it.
 
 Exit status 1 if anything is wrong.`,
-	flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		ca := fs.String("ca", "", "the cluster CA certificate `file` (ca.pem): check each log's key against it")
 		asJSON := fs.Bool("json", false, "print JSON for programs instead of text")
 		workers := fs.Int("workers", 0, "goroutines checking signatures (0: one per CPU)")

@@ -8,12 +8,18 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
-	"testing"
 
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/policy/keys"
 )
+
+// T is what the helpers need of a *testing.T or *testing.B. The package
+// does not import testing, so that tools (auditor gen) can use the cast.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+}
 
 // Party is an officer or an originating system with a key.
 type Party struct {
@@ -63,7 +69,7 @@ func Genesis(cluster string) policy.Bundle {
 }
 
 // Marshal writes a bundle file, indented as officers would read it.
-func Marshal(t testing.TB, b policy.Bundle) []byte {
+func Marshal(t T, b policy.Bundle) []byte {
 	t.Helper()
 	raw, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {
@@ -73,7 +79,7 @@ func Marshal(t testing.TB, b policy.Bundle) []byte {
 }
 
 // SignBundle has each party sign raw.
-func SignBundle(t testing.TB, raw []byte, by ...Party) []policy.Signature {
+func SignBundle(t T, raw []byte, by ...Party) []policy.Signature {
 	t.Helper()
 	var out []policy.Signature
 	for _, p := range by {
@@ -87,7 +93,7 @@ func SignBundle(t testing.TB, raw []byte, by ...Party) []policy.Signature {
 }
 
 // SignaturesFile is sigs as a signatures file.
-func SignaturesFile(t testing.TB, sigs []policy.Signature) []byte {
+func SignaturesFile(t T, sigs []policy.Signature) []byte {
 	t.Helper()
 	raw, err := json.MarshalIndent(sigs, "", "  ")
 	if err != nil {
@@ -97,7 +103,7 @@ func SignaturesFile(t testing.TB, sigs []policy.Signature) []byte {
 }
 
 // SignIntent is p's signature over the intent's canonical bytes.
-func SignIntent(t testing.TB, in bitcoin.Intent, p Party) []byte {
+func SignIntent(t T, in bitcoin.Intent, p Party) []byte {
 	t.Helper()
 	sig, err := p.Signer.Sign(keys.NamespaceIntent, in.Canonical())
 	if err != nil {
@@ -107,7 +113,7 @@ func SignIntent(t testing.TB, in bitcoin.Intent, p Party) []byte {
 }
 
 // Approve is p's signed approval statement a.
-func Approve(t testing.TB, p Party, a policy.Approval) policy.SignedApproval {
+func Approve(t T, p Party, a policy.Approval) policy.SignedApproval {
 	t.Helper()
 	st := a.Statement()
 	sig, err := p.Signer.Sign(keys.NamespaceApproval, st)
