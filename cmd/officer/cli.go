@@ -236,25 +236,12 @@ func (c *cli) confirm(question string, yes bool) error {
 	return withHint(errors.New("not confirmed: nothing was signed or sent"), "type yes, or pass -yes in scripts")
 }
 
-// hinted is an error with what to do about it.
-type hinted struct {
-	err  error
-	hint string
-}
-
-func (e *hinted) Error() string { return e.err.Error() }
-func (e *hinted) Unwrap() error { return e.err }
-
-func withHint(err error, format string, a ...any) error {
-	if err == nil {
-		return nil
-	}
-	return &hinted{err: err, hint: fmt.Sprintf(format, a...)}
-}
+// withHint adds a suggestion of what to do about err, printed under it.
+var withHint = cmdline.WithHint
 
 func hintFor(err error) string {
-	if h, ok := errors.AsType[*hinted](err); ok {
-		return h.hint
+	if h, ok := errors.AsType[*cmdline.Hinted](err); ok {
+		return h.Hint
 	}
 	if ne, ok := errors.AsType[*nodeError](err); ok {
 		return ne.hint()

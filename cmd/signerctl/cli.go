@@ -193,26 +193,12 @@ func (c *cli) confirm(question string, yes bool) error {
 	return withHint(errors.New("not confirmed: nothing was done"), "answer y, or pass -yes to confirm without a question (scripts)")
 }
 
-// hinted is an error with a suggestion of what to do about it.
-type hinted struct {
-	err  error
-	hint string
-}
-
-func (e *hinted) Error() string { return e.err.Error() }
-func (e *hinted) Unwrap() error { return e.err }
-
-func withHint(err error, format string, a ...any) error {
-	if err == nil {
-		return nil
-	}
-	return &hinted{err: err, hint: fmt.Sprintf(format, a...)}
-}
+// withHint adds a suggestion of what to do about err, printed under it.
+var withHint = cmdline.WithHint
 
 func hintFor(err error) string {
-	var h *hinted
-	if errors.As(err, &h) {
-		return h.hint
+	if h, ok := errors.AsType[*cmdline.Hinted](err); ok {
+		return h.Hint
 	}
 	var ce *callError
 	if errors.As(err, &ce) {

@@ -8,6 +8,7 @@ package cmdline
 import (
 	"context"
 	"flag"
+	"fmt"
 	"strings"
 )
 
@@ -81,4 +82,22 @@ func ParseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// Hinted is an error with a suggestion of what to do about it, which the
+// CLIs print under the error.
+type Hinted struct {
+	Err  error
+	Hint string
+}
+
+func (e *Hinted) Error() string { return e.Err.Error() }
+func (e *Hinted) Unwrap() error { return e.Err }
+
+// WithHint adds a hint to err; nil stays nil.
+func WithHint(err error, format string, a ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &Hinted{Err: err, Hint: fmt.Sprintf(format, a...)}
 }
