@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -236,13 +237,9 @@ func (n *Node) SubmitPolicy(ctx context.Context, req *pb.SubmitPolicyRequest) (*
 	return &pb.SubmitPolicyResponse{Policy: policyProto(p), SignedBy: signedBy}, nil
 }
 
-func policyHashOf(raw []byte) [32]byte {
-	b, err := policy.ParseBundle(raw)
-	if err != nil {
-		return [32]byte{}
-	}
-	return b.Hash()
-}
+// policyHashOf is what Bundle.Hash would be for raw: SHA-256 of the
+// exact bytes, also for bytes that do not parse (a refusal logs it).
+func policyHashOf(raw []byte) [32]byte { return sha256.Sum256(raw) }
 
 // SubmitApproval records an officer's approval or rejection.
 func (n *Node) SubmitApproval(ctx context.Context, req *pb.SubmitApprovalRequest) (*pb.SubmitApprovalResponse, error) {

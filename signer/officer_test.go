@@ -257,6 +257,7 @@ func TestPolicyBundles(t *testing.T) {
 		{"a non-officer's signature", proposal, policytest.SignBundle(t, proposal, policytest.Alice, policytest.Mallory), codes.PermissionDenied, `"mallory" is not an officer`},
 		{"signatures over other bytes", proposal, policytest.SignBundle(t, append([]byte(" "), proposal...), policytest.Alice, policytest.Bob), codes.PermissionDenied, "does not verify"},
 		{"the bundle in force again", v2.Raw(), nil, codes.OK, ""}, // idempotent
+		{"not a bundle", []byte(`{"format": 1, "cluster": "test"}`), nil, codes.InvalidArgument, "policy: bundle"},
 		{"a lower version (the genesis again)", policytest.Marshal(t, policytest.Genesis("test")), policytest.SignBundle(t, policytest.Marshal(t, policytest.Genesis("test")), policytest.Alice, policytest.Bob),
 			codes.FailedPrecondition, "no rollback"},
 	} {
