@@ -74,7 +74,7 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 .PHONY: demo
-demo: ## Withdrawals signed by a 2-of-3 cluster, one after two officers approve it from the officer CLI, and the DMM Bitcoin swap refused (about 2 minutes on 2 cores)
+demo: ## Withdrawals signed by a 2-of-3 cluster, one after two officers approve it from the officer CLI, and the DMM Bitcoin swap refused; an auditor replays the logs (about 2.5 minutes on 2 cores)
 	GO=$(GO) scripts/demo.sh
 
 # go test runs the packages' benchmarks one at a time, so the nodes and bare
