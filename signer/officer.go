@@ -38,9 +38,9 @@ import (
 const (
 	maxApprovalSignature = 8 << 10
 	maxApprovalStatement = 1 << 10
-	// maxApprovalsKept is the most approvals a withdrawal keeps: more
-	// than any group can hold.
-	maxApprovalsKept = policy.MaxOfficers
+	// maxCarriedApprovals bounds the approvals a signing request carries:
+	// a withdrawal keeps at most one per officer of a bundle.
+	maxCarriedApprovals = policy.MaxOfficers
 )
 
 var officerNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -302,9 +302,6 @@ func (n *Node) recordApproval(id string, s policy.SignedApproval, from string) (
 	st, problem := b.CheckApproval(s, pending, now)
 	if problem == nil && st.Verdict == policy.VerdictApprove && slices.ContainsFunc(rec.Approvals, func(a store.Approval) bool { return a.Officer == s.Officer }) {
 		problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: s.Officer + " already approved; an officer counts once"}
-	}
-	if problem == nil && len(rec.Approvals) >= maxApprovalsKept {
-		problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: "too many approvals recorded"}
 	}
 	event := &audit.WithdrawalApproval{WithdrawalID: id, Officer: s.Officer, Verdict: st.Verdict, Statement: string(s.Statement),
 		Signature: string(s.Signature), Counted: problem == nil, From: from}

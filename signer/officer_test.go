@@ -3,6 +3,7 @@ package signer
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -280,6 +281,45 @@ func TestPolicyBundles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("bad officer input names the field", func(t *testing.T) {
+		st := policy.Approval{Verdict: policy.VerdictApprove, WithdrawalID: "wd-1", TxID: strings.Repeat("0", 64), Expires: time.Now().Add(time.Hour)}.Statement()
+		officer := pb.NewOfficerServiceClient(c.dial("node-1", pki.RoleOfficer))
+		for _, tc := range []struct {
+			name string
+			a    *pb.Approval
+			want string
+		}{
+			{"no approval", nil, "approval is missing"},
+			{"an officer name in capitals", &pb.Approval{Officer: "Alice", Statement: st, Signature: []byte("x")}, "approval.officer"},
+			{"no statement", &pb.Approval{Officer: "alice", Signature: []byte("x")}, "approval.statement"},
+			{"a statement too long", &pb.Approval{Officer: "alice", Statement: make([]byte, 2<<10), Signature: []byte("x")}, "approval.statement"},
+			{"a signature too long", &pb.Approval{Officer: "alice", Statement: st, Signature: make([]byte, 9<<10)}, "approval.signature"},
+			{"a statement not in canonical form", &pb.Approval{Officer: "alice", Statement: append(st, ' '), Signature: []byte("x")}, "approval.malformed"},
+		} {
+			_, err := officer.SubmitApproval(context.Background(), &pb.SubmitApprovalRequest{Approval: tc.a})
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: got %v, want InvalidArgument naming %s", tc.name, err, tc.want)
+			}
+		}
+		_, err := c.submitPolicy("node-1", v2.Raw(), make([]policy.Signature, policy.MaxSignatures+1))
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "signatures") {
+			t.Errorf("too many bundle signatures: got %v", err)
+		}
+	})
+	t.Run("a signing request carrying more approvals than officers is refused", func(t *testing.T) {
+		in := intent("wd-carry", wid, allowedDest, 10_000_000)
+		carried := make([]*pb.Approval, policy.MaxOfficers+1)
+		for i := range carried {
+			carried[i] = &pb.Approval{Officer: "alice"}
+		}
+		sid := make([]byte, 32)
+		sid[0] = 7
+		asNode2 := c.dialWith("node-1", filepath.Join(c.dir, "ca.pem"), filepath.Join(c.dir, "nodes", "node-2", "node.pem"), filepath.Join(c.dir, "nodes", "node-2", "node-key.pem"))
+		_, err := pb.NewPeerServiceClient(asNode2).Prepare(context.Background(), &pb.PrepareRequest{SessionId: sid, Committee: []string{"node-1", "node-2"},
+			Params: &pb.PrepareRequest_Signing{Signing: &pb.SigningParams{WalletId: wid, Request: &pb.SigningRequest{Kind: &pb.SigningRequest_Withdrawal{
+				Withdrawal: &pb.WithdrawalRequest{Intent: intentProto(in), Psbt: []byte("psbt"), Approvals: carried}}}}}})
+		wantRefused(t, err, codes.InvalidArgument, "approvals: 65, at most 64")
+	})
 	t.Run("a compromised backend cannot reach a destination off a cold wallet's allowlist", func(t *testing.T) {
 		root, _ := c.nodes["node-1"].node.WalletRoot(wid)
 		utxos := funding(t, root, map[string]int64{"m/0/0": 40_000_000})

@@ -465,8 +465,8 @@ func (n *Node) withdrawalDigests(w *store.Wallet, req *pb.WithdrawalRequest, coo
 		return nil, "", err
 	}
 	in := r.intent
-	if len(req.Approvals) > maxApprovalsKept {
-		return nil, "", invalid("approvals: %d, at most %d", len(req.Approvals), maxApprovalsKept)
+	if len(req.Approvals) > maxCarriedApprovals {
+		return nil, "", invalid("approvals: %d, at most %d", len(req.Approvals), maxCarriedApprovals)
 	}
 	if in.WalletID != w.ID {
 		return nil, "", invalid("intent.wallet_id %s is not the session's wallet %s", in.WalletID, w.ID)
