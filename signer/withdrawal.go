@@ -109,12 +109,11 @@ func (n *Node) decide(r request, w *store.Wallet, now time.Time) (policy.Decisio
 	if err != nil {
 		return policy.Decision{}, spent, err
 	}
-	if spent.Day, err = n.store.Outflow(r.intent.WalletID, now.Add(-policy.Day), r.intent.WithdrawalID); err != nil {
+	sums, err := n.store.Outflow(r.intent.WalletID, r.intent.WithdrawalID, now.Add(-policy.Day), now.Add(-policy.Week))
+	if err != nil {
 		return policy.Decision{}, spent, err
 	}
-	if spent.Week, err = n.store.Outflow(r.intent.WalletID, now.Add(-policy.Week), r.intent.WithdrawalID); err != nil {
-		return policy.Decision{}, spent, err
-	}
+	spent.Day, spent.Week = sums[0], sums[1]
 	d := b.Decide(policy.Request{Intent: r.intent, IntentSignature: r.signature, PSBT: r.psbt, Wallet: walletKey(w), Spent: spent, Now: now})
 	return d, spent, nil
 }
