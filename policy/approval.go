@@ -36,7 +36,6 @@ const (
 	ApprovalDuplicate      = "approval.duplicate"
 	ApprovalNotNeeded      = "approval.not_needed"
 	maxApprovalReason      = 200
-	maxApprovalStatement   = 1024
 	approvalStatementTitle = "countersign-approval v1"
 )
 
@@ -91,8 +90,8 @@ func approvalErr(rule, format string, a ...any) error {
 // ParseStatement reads an approval statement. Only the exact form
 // Statement writes is accepted.
 func ParseStatement(raw []byte) (Approval, error) {
-	if len(raw) > maxApprovalStatement {
-		return Approval{}, approvalErr(ApprovalMalformed, "statement of %d bytes, at most %d", len(raw), maxApprovalStatement)
+	if len(raw) > MaxApprovalStatement {
+		return Approval{}, approvalErr(ApprovalMalformed, "statement of %d bytes, at most %d", len(raw), MaxApprovalStatement)
 	}
 	lines := strings.Split(string(raw), "\n")
 	want := []string{"verdict", "withdrawal", "request", "txid", "policy", "expires", "reason"}

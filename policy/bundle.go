@@ -30,6 +30,8 @@ const (
 	MaxDestinations = 10_000
 	// MaxRules is the most expression rules per wallet.
 	MaxRules = 32
+	// MaxApprovalStatement is the longest approval statement.
+	MaxApprovalStatement = 1024
 	// MaxApprovalLifetime is the longest an approval may be valid for.
 	MaxApprovalLifetime = 7 * 24 * time.Hour
 )

@@ -14,6 +14,7 @@ import (
 
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -36,8 +37,6 @@ import (
 
 // Limits of officer input.
 const (
-	maxApprovalSignature = 8 << 10
-	maxApprovalStatement = 1 << 10
 	// maxCarriedApprovals bounds the approvals a signing request carries:
 	// a withdrawal keeps at most one per officer of a bundle.
 	maxCarriedApprovals = policy.MaxOfficers
@@ -195,8 +194,8 @@ func (n *Node) SubmitPolicy(ctx context.Context, req *pb.SubmitPolicyRequest) (*
 	}
 	var sigs []policy.Signature
 	for i, s := range req.Signatures {
-		if !officerNamePattern.MatchString(s.Officer) || len(s.Signature) == 0 || len(s.Signature) > maxApprovalSignature {
-			return nil, invalid("signatures[%d]: want an officer name and an armored SSH signature of at most %d bytes", i, maxApprovalSignature)
+		if !officerNamePattern.MatchString(s.Officer) || len(s.Signature) == 0 || len(s.Signature) > keys.MaxSignatureSize {
+			return nil, invalid("signatures[%d]: want an officer name and an armored SSH signature of at most %d bytes", i, keys.MaxSignatureSize)
 		}
 		sigs = append(sigs, policy.Signature{Officer: s.Officer, Signature: s.Signature})
 	}
@@ -249,10 +248,10 @@ func (n *Node) SubmitApproval(ctx context.Context, req *pb.SubmitApprovalRequest
 		return nil, invalid("approval is missing")
 	case !officerNamePattern.MatchString(a.Officer):
 		return nil, invalid("approval.officer %q: want a-z, 0-9, _ and -, starting with a letter", a.Officer)
-	case len(a.Statement) == 0 || len(a.Statement) > maxApprovalStatement:
-		return nil, invalid("approval.statement: want 1 to %d bytes", maxApprovalStatement)
-	case len(a.Signature) == 0 || len(a.Signature) > maxApprovalSignature:
-		return nil, invalid("approval.signature: want an armored SSH signature of at most %d bytes", maxApprovalSignature)
+	case len(a.Statement) == 0 || len(a.Statement) > policy.MaxApprovalStatement:
+		return nil, invalid("approval.statement: want 1 to %d bytes", policy.MaxApprovalStatement)
+	case len(a.Signature) == 0 || len(a.Signature) > keys.MaxSignatureSize:
+		return nil, invalid("approval.signature: want an armored SSH signature of at most %d bytes", keys.MaxSignatureSize)
 	}
 	st, err := policy.ParseStatement(a.Statement)
 	if err != nil {
@@ -370,10 +369,8 @@ func (n *Node) approvalState(rec *store.Withdrawal) *pb.ApprovalState {
 	if rec.Tier == nil {
 		return nil
 	}
-	out := &pb.ApprovalState{Required: uint32(rec.Tier.Approvals), Group: rec.Tier.Group, TierMinAmountSat: uint64(rec.Tier.MinAmountSat), Problems: map[string]string{}}
-	for _, a := range rec.Approvals {
-		out.Approvals = append(out.Approvals, &pb.Approval{Officer: a.Officer, Statement: a.Statement, Signature: a.Signature})
-	}
+	out := &pb.ApprovalState{Required: uint32(rec.Tier.Approvals), Group: rec.Tier.Group, TierMinAmountSat: uint64(rec.Tier.MinAmountSat),
+		Approvals: approvalsProto(rec), Problems: map[string]string{}}
 	b, err := n.bundle(rec.PolicyHash)
 	in, ierr := bitcoin.ParseCanonical(rec.Intent)
 	if err != nil || ierr != nil {
@@ -403,7 +400,7 @@ func approvalsProto(rec *store.Withdrawal) []*pb.Approval {
 // ignored.
 func (n *Node) takeCarriedApprovals(id string, carried []*pb.Approval, from string) {
 	for _, a := range carried {
-		if a == nil || len(a.Statement) > maxApprovalStatement || len(a.Signature) > maxApprovalSignature {
+		if a == nil || len(a.Statement) > policy.MaxApprovalStatement || len(a.Signature) > keys.MaxSignatureSize {
 			continue
 		}
 		if _, err := n.recordApproval(id, policy.SignedApproval{Officer: a.Officer, Statement: a.Statement, Signature: a.Signature}, from); err != nil {

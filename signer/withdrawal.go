@@ -13,6 +13,7 @@ import (
 
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -91,8 +92,8 @@ func requestFromProto(intent *pb.WithdrawalIntent, signature, psbt []byte) (requ
 	if len(psbt) == 0 || len(psbt) > maxPSBT {
 		return request{}, invalid("psbt: %d bytes, want 1 to %d", len(psbt), maxPSBT)
 	}
-	if len(signature) > maxApprovalSignature {
-		return request{}, invalid("intent_signature: %d bytes, at most %d", len(signature), maxApprovalSignature)
+	if len(signature) > keys.MaxSignatureSize {
+		return request{}, invalid("intent_signature: %d bytes, at most %d", len(signature), keys.MaxSignatureSize)
 	}
 	return request{intent: in, signature: signature, psbt: psbt}, nil
 }
