@@ -123,9 +123,8 @@ func ParseStatement(raw []byte) (Approval, error) {
 		return Approval{}, approvalErr(ApprovalMalformed, "expires: %v", err)
 	}
 	a.Expires = t
-	if len(a.Reason) > maxApprovalReason || !utf8.ValidString(a.Reason) ||
-		strings.ContainsFunc(a.Reason, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
-		return Approval{}, approvalErr(ApprovalMalformed, "reason: at most %d bytes of printable UTF-8, no control or format characters", maxApprovalReason)
+	if err := CheckReason(a.Reason); err != nil {
+		return Approval{}, approvalErr(ApprovalMalformed, "%v", err)
 	}
 	if err := (bitcoin.Intent{WithdrawalID: a.WithdrawalID}).CheckID(); err != nil {
 		return Approval{}, approvalErr(ApprovalMalformed, "withdrawal: %v", err)
@@ -152,6 +151,17 @@ func RequestHash(in bitcoin.Intent, psbt []byte) [32]byte {
 	h.Write(intent)
 	h.Write(psbt)
 	return [32]byte(h.Sum(nil))
+}
+
+// CheckReason returns nil if reason may stand in an approval statement:
+// at most 200 bytes of UTF-8 on one line, with no control or format
+// characters (which could hide or reorder what a reviewer reads).
+func CheckReason(reason string) error {
+	if len(reason) > maxApprovalReason || !utf8.ValidString(reason) ||
+		strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
+		return fmt.Errorf("reason: at most %d bytes of printable UTF-8, no control or format characters", maxApprovalReason)
+	}
+	return nil
 }
 
 // SignedApproval is an officer's approval as it travels and is stored.

@@ -429,8 +429,8 @@ func approvalFlags(verdict string) func(c *cli, fs *flag.FlagSet) func(context.C
 			if verdict == policy.VerdictReject && strings.TrimSpace(*reason) == "" {
 				return usagef("-reason is required to reject")
 			}
-			if len(*reason) > 200 || strings.ContainsFunc(*reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-				return usagef("-reason: at most 200 printable bytes on one line")
+			if err := policy.CheckReason(*reason); err != nil {
+				return usagef("-%v", err)
 			}
 			return c.approve(ctx, id, verdict, *reason, *expires, *yes)
 		}
