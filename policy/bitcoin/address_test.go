@@ -2,6 +2,7 @@ package bitcoin_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -155,4 +156,13 @@ func TestP2WPKHAddressErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustDecodeHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -4,10 +4,6 @@ import "fmt"
 
 // Limits of the package. Inputs beyond them are refused.
 const (
-	// MaxPathDepth is the greatest number of components in a derivation
-	// path. Wallet addresses use two (m/0/i and m/1/i).
-	MaxPathDepth = 4
-
 	// MaxPSBTSize is the greatest length in bytes of a PSBT that
 	// [Rederive] decodes.
 	MaxPSBTSize = 1 << 20

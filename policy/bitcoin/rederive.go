@@ -3,6 +3,7 @@ package bitcoin
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/countersign/countersign/policy/bip32"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/psbt"
@@ -103,7 +104,7 @@ func rederive(in *Intent, psbtRaw []byte, wallet Key, lim Limits) (*Withdrawal, 
 		Digests: make([][32]byte, len(tx.TxIn)),
 	}
 	fingerprint := binary.LittleEndian.Uint32(fingerprintBytes(wallet))
-	keys := newDeriver(wallet)
+	keys := bip32.NewDeriver(wallet)
 	var inTotal int64
 	for i := range tx.TxIn {
 		input, r := checkInput(i, tx.TxIn[i], &p.Inputs[i], keys, fingerprint)
@@ -262,7 +263,7 @@ func checkTx(tx *wire.MsgTx, lim Limits) *Refusal {
 
 // checkInput returns input i, re-derived from its previous transaction and
 // the wallet's key.
-func checkInput(i int, txIn *wire.TxIn, pi *psbt.PInput, keys *deriver, fingerprint uint32) (Input, *Refusal) {
+func checkInput(i int, txIn *wire.TxIn, pi *psbt.PInput, keys *bip32.Deriver, fingerprint uint32) (Input, *Refusal) {
 	op := txIn.PreviousOutPoint
 	if pi.NonWitnessUtxo == nil {
 		return Input{}, refuseInput(RuleInputPrevTxMissing, i, "input %d has no previous transaction (non_witness_utxo)", i)
@@ -297,7 +298,7 @@ func checkInput(i int, txIn *wire.TxIn, pi *psbt.PInput, keys *deriver, fingerpr
 	if d.MasterKeyFingerprint != fingerprint {
 		return Input{}, refuseInput(RuleInputDerivationFinger, i, "input %d's derivation has fingerprint %08x, the wallet's is %08x", i, d.MasterKeyFingerprint, fingerprint)
 	}
-	child, err := keys.derive(Path(d.Bip32Path))
+	child, err := keys.Derive(Path(d.Bip32Path))
 	if err != nil {
 		return Input{}, refuseInput(RuleInputDerivationPath, i, "input %d: %v", i, err)
 	}
@@ -362,7 +363,7 @@ func findDestination(tx *wire.MsgTx, in *Intent, destScript []byte) (int, *Refus
 
 // checkChange checks that output j pays the wallet's change key at the
 // path its one BIP32 derivation claims, and returns that key.
-func checkChange(j int, out *wire.TxOut, po *psbt.POutput, keys *deriver, fingerprint uint32, lim Limits) (Child, *Refusal) {
+func checkChange(j int, out *wire.TxOut, po *psbt.POutput, keys *bip32.Deriver, fingerprint uint32, lim Limits) (Child, *Refusal) {
 	switch len(po.Bip32Derivation) {
 	case 0:
 		return Child{}, refuseOutput(RuleOutputUnexpected, j, "output %d pays %d sats to %x, neither the destination nor the wallet's change", j, out.Value, out.PkScript)
@@ -375,13 +376,13 @@ func checkChange(j int, out *wire.TxOut, po *psbt.POutput, keys *deriver, finger
 		return Child{}, refuseOutput(RuleOutputChangeFingerprint, j, "output %d's derivation has fingerprint %08x, the wallet's is %08x", j, d.MasterKeyFingerprint, fingerprint)
 	}
 	path := Path(d.Bip32Path)
-	if len(path) != 2 || path[0] != changeBranch || path[1] >= firstHardened {
+	if len(path) != 2 || path[0] != bip32.ChangeBranch || path[1] >= bip32.FirstHardened {
 		return Child{}, refuseOutput(RuleOutputChangePath, j, "output %d's derivation path is %s, want m/1/i", j, path)
 	}
 	if path[1] > lim.ChangeIndexMax {
 		return Child{}, refuseOutput(RuleOutputChangeIndex, j, "output %d's change index is %d, at most %d", j, path[1], lim.ChangeIndexMax)
 	}
-	child, err := keys.derive(path)
+	child, err := keys.Derive(path)
 	if err != nil {
 		return Child{}, refuseOutput(RuleOutputChangePath, j, "output %d: %v", j, err)
 	}

@@ -1,4 +1,4 @@
-package bitcoin
+package bip32
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 )
 
-// deriver is [Key.Derive] with the parent of each path remembered, so that
+// Deriver is [Key.Derive] with the parent of each path remembered, so that
 // the many inputs and change outputs of one withdrawal, which share the
 // parents m/0 and m/1, cost one derivation step each. It gives exactly
 // what Key.Derive gives, errors included.
-type deriver struct {
+type Deriver struct {
 	key     Key
 	parents map[string]*parent
 }
@@ -23,12 +23,12 @@ type parent struct {
 	err   error // from deriving the parent itself
 }
 
-func newDeriver(k Key) *deriver {
-	return &deriver{key: k, parents: make(map[string]*parent)}
+func NewDeriver(k Key) *Deriver {
+	return &Deriver{key: k, parents: make(map[string]*parent)}
 }
 
-// derive returns k.Derive(path).
-func (d *deriver) derive(path Path) (Child, error) {
+// Derive returns k.Derive(path).
+func (d *Deriver) Derive(path Path) (Child, error) {
 	if len(path) < 2 {
 		return d.key.Derive(path)
 	}

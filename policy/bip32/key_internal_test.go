@@ -1,4 +1,4 @@
-package bitcoin
+package bip32
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package bitcoin
+package bip32
 
 import (
 	"fmt"
@@ -6,13 +6,13 @@ import (
 	"strings"
 )
 
-// firstHardened is BIP32's first hardened index, 2³¹.
-const firstHardened = 1 << 31
+// FirstHardened is BIP32's first hardened index, 2³¹.
+const FirstHardened = 1 << 31
 
 // The BIP32 branches under a wallet's root.
 const (
-	receiveBranch = 0
-	changeBranch  = 1
+	ReceiveBranch = 0
+	ChangeBranch  = 1
 )
 
 // Path is a BIP32 derivation path below a wallet's root: its indexes from
@@ -22,11 +22,11 @@ type Path []uint32
 
 // ReceivePath returns m/0/index, the path of the wallet's deposit address
 // number index. An index of 2³¹ or more gives a Path that Derive refuses.
-func ReceivePath(index uint32) Path { return Path{receiveBranch, index} }
+func ReceivePath(index uint32) Path { return Path{ReceiveBranch, index} }
 
 // ChangePath returns m/1/index, the path of the wallet's change address
 // number index. An index of 2³¹ or more gives a Path that Derive refuses.
-func ChangePath(index uint32) Path { return Path{changeBranch, index} }
+func ChangePath(index uint32) Path { return Path{ChangeBranch, index} }
 
 // ParsePath parses a path written as [Path.String] writes it: "m", then for
 // each index a "/" and the index in decimal, without sign, spaces or leading
@@ -71,7 +71,7 @@ func ParsePath(s string) (Path, error) {
 		if err != nil {
 			return nil, pathError(ErrBadPath, s, fmt.Sprintf("component %d is out of range", n))
 		}
-		if index >= firstHardened {
+		if index >= FirstHardened {
 			return nil, pathError(ErrHardened, s, fmt.Sprintf("component %d is 2^31 or more", n))
 		}
 		p = append(p, uint32(index))
@@ -90,8 +90,8 @@ func (p Path) String() string {
 	b.WriteString("m")
 	for _, index := range p {
 		b.WriteByte('/')
-		if index >= firstHardened {
-			b.WriteString(strconv.FormatUint(uint64(index-firstHardened), 10))
+		if index >= FirstHardened {
+			b.WriteString(strconv.FormatUint(uint64(index-FirstHardened), 10))
 			b.WriteByte('\'')
 			continue
 		}
@@ -106,7 +106,7 @@ func (p Path) check() error {
 		return fmt.Errorf("%w: %d components, at most %d", ErrPathTooDeep, len(p), MaxPathDepth)
 	}
 	for i, index := range p {
-		if index >= firstHardened {
+		if index >= FirstHardened {
 			return fmt.Errorf("%w: %s: component %d", ErrHardened, p, i+1)
 		}
 	}

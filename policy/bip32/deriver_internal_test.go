@@ -1,4 +1,4 @@
-package bitcoin
+package bip32
 
 import (
 	"crypto/sha256"
@@ -21,7 +21,7 @@ func TestDeriverMatchesDerive(t *testing.T) {
 
 	paths := []Path{
 		{}, {0}, {1}, {0, 0}, {0, 7}, {1, 3}, {1, 3}, {0, 7}, {5, 6, 7}, {5, 6, 8}, {5, 6, 7, 8},
-		{0, firstHardened}, {firstHardened, 0}, {0, 1, 2, 3, 4}, {firstHardened - 1, firstHardened - 1},
+		{0, FirstHardened}, {FirstHardened, 0}, {0, 1, 2, 3, 4}, {FirstHardened - 1, FirstHardened - 1},
 	}
 	for i := range uint32(40) {
 		var b [4]byte
@@ -30,10 +30,10 @@ func TestDeriverMatchesDerive(t *testing.T) {
 		paths = append(paths, Path{i % 2, binary.BigEndian.Uint32(h[:]) % 50})
 	}
 	for _, k := range []Key{good, bad} {
-		d := newDeriver(k)
+		d := NewDeriver(k)
 		for _, path := range paths {
 			want, wantErr := k.Derive(path)
-			got, gotErr := d.derive(path)
+			got, gotErr := d.Derive(path)
 			if !reflect.DeepEqual(got, want) || (gotErr == nil) != (wantErr == nil) ||
 				(gotErr != nil && gotErr.Error() != wantErr.Error()) {
 				t.Fatalf("%s: deriver gives %+v, %v; Derive gives %+v, %v", path, got, gotErr, want, wantErr)

@@ -1,4 +1,4 @@
-package bitcoin_test
+package bip32_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/bip32"
 )
 
 // testRand returns a deterministic source, so that a failure reproduces.
@@ -37,10 +37,10 @@ func randomPrivateKey(t testing.TB, rng *rand.Rand) *btcec.PrivateKey {
 }
 
 // randomWallet returns a wallet root with a known private key.
-func randomWallet(t testing.TB, rng *rand.Rand) (*btcec.PrivateKey, bitcoin.Key) {
+func randomWallet(t testing.TB, rng *rand.Rand) (*btcec.PrivateKey, bip32.Key) {
 	t.Helper()
 	priv := randomPrivateKey(t, rng)
-	var k bitcoin.Key
+	var k bip32.Key
 	k.PublicKey = [33]byte(priv.PubKey().SerializeCompressed())
 	for i := 0; i < len(k.ChainCode); i += 8 {
 		binary.BigEndian.PutUint64(k.ChainCode[i:], rng.Uint64())
@@ -49,7 +49,7 @@ func randomWallet(t testing.TB, rng *rand.Rand) (*btcec.PrivateKey, bitcoin.Key)
 }
 
 // hdPublic derives path from k with btcutil's hdkeychain.
-func hdPublic(k bitcoin.Key, path bitcoin.Path) (*hdkeychain.ExtendedKey, error) {
+func hdPublic(k bip32.Key, path bip32.Path) (*hdkeychain.ExtendedKey, error) {
 	xk := hdkeychain.NewExtendedKey(chaincfg.MainNetParams.HDPublicKeyID[:],
 		k.PublicKey[:], k.ChainCode[:], []byte{0, 0, 0, 0}, 0, 0, false)
 	for _, index := range path {
@@ -63,7 +63,7 @@ func hdPublic(k bitcoin.Key, path bitcoin.Path) (*hdkeychain.ExtendedKey, error)
 
 // hdPrivate derives path from priv and k's chain code with btcutil's
 // hdkeychain.
-func hdPrivate(priv *btcec.PrivateKey, k bitcoin.Key, path bitcoin.Path) (*hdkeychain.ExtendedKey, error) {
+func hdPrivate(priv *btcec.PrivateKey, k bip32.Key, path bip32.Path) (*hdkeychain.ExtendedKey, error) {
 	xk := hdkeychain.NewExtendedKey(chaincfg.MainNetParams.HDPrivateKeyID[:],
 		priv.Serialize(), k.ChainCode[:], []byte{0, 0, 0, 0}, 0, 0, true)
 	for _, index := range path {
@@ -105,13 +105,13 @@ func TestDeriveMatchesHDKeychain(t *testing.T) {
 	derived := 0
 	for range wallets {
 		priv, k := randomWallet(t, rng)
-		var paths []bitcoin.Path
-		for depth := 1; depth <= bitcoin.MaxPathDepth; depth++ {
+		var paths []bip32.Path
+		for depth := 1; depth <= bip32.MaxPathDepth; depth++ {
 			// Every listed index at every depth, then a random mix.
 			for _, index := range indexes {
-				paths = append(paths, slices.Repeat(bitcoin.Path{index}, depth))
+				paths = append(paths, slices.Repeat(bip32.Path{index}, depth))
 			}
-			p := make(bitcoin.Path, depth)
+			p := make(bip32.Path, depth)
 			for i := range p {
 				if rng.IntN(2) == 0 {
 					p[i] = indexes[rng.IntN(len(indexes))]
@@ -125,7 +125,7 @@ func TestDeriveMatchesHDKeychain(t *testing.T) {
 			child, err := k.Derive(path)
 			wantPub, hdErr := hdPublic(k, path)
 			if hdErr != nil {
-				if !errors.Is(hdErr, hdkeychain.ErrInvalidChild) || !errors.Is(err, bitcoin.ErrInvalidChild) {
+				if !errors.Is(hdErr, hdkeychain.ErrInvalidChild) || !errors.Is(err, bip32.ErrInvalidChild) {
 					t.Fatalf("key %x chain %x path %s: Derive error %v, hdkeychain error %v", k.PublicKey, k.ChainCode, path, err, hdErr)
 				}
 				continue
@@ -176,14 +176,14 @@ func TestDeriveMatchesHDKeychain(t *testing.T) {
 			}
 		}
 	}
-	if want := wallets * bitcoin.MaxPathDepth * (len(indexes) + 1); derived != want {
+	if want := wallets * bip32.MaxPathDepth * (len(indexes) + 1); derived != want {
 		t.Fatalf("derived %d children, want %d", derived, want)
 	}
 }
 
 func TestDeriveRoot(t *testing.T) {
 	_, k := randomWallet(t, testRand())
-	for _, path := range []bitcoin.Path{nil, {}} {
+	for _, path := range []bip32.Path{nil, {}} {
 		child, err := k.Derive(path)
 		if err != nil {
 			t.Fatal(err)
@@ -196,7 +196,7 @@ func TestDeriveRoot(t *testing.T) {
 
 func TestDeriveCopiesPath(t *testing.T) {
 	_, k := randomWallet(t, testRand())
-	path := bitcoin.ReceivePath(7)
+	path := bip32.ReceivePath(7)
 	child, err := k.Derive(path)
 	if err != nil {
 		t.Fatal(err)
@@ -213,25 +213,25 @@ func TestDeriveErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		pub  [33]byte
-		path bitcoin.Path
+		path bip32.Path
 		want error
 	}{
-		{"zero key", [33]byte{}, bitcoin.ReceivePath(0), bitcoin.ErrBadKey},
-		{"zero key, root", [33]byte{}, nil, bitcoin.ErrBadKey},
-		{"uncompressed prefix", mustHex("0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"), bitcoin.ReceivePath(0), bitcoin.ErrBadKey},
-		{"hybrid prefix", mustHex("0679be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"), bitcoin.ReceivePath(0), bitcoin.ErrBadKey},
+		{"zero key", [33]byte{}, bip32.ReceivePath(0), bip32.ErrBadKey},
+		{"zero key, root", [33]byte{}, nil, bip32.ErrBadKey},
+		{"uncompressed prefix", mustHex("0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"), bip32.ReceivePath(0), bip32.ErrBadKey},
+		{"hybrid prefix", mustHex("0679be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"), bip32.ReceivePath(0), bip32.ErrBadKey},
 		// x = 5 has no y on the curve: 5³ + 7 = 132 is not a square mod p.
-		{"x not on curve", mustHex("020000000000000000000000000000000000000000000000000000000000000005"), bitcoin.ReceivePath(0), bitcoin.ErrBadKey},
-		{"x equals p", mustHex("02fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f"), bitcoin.ReceivePath(0), bitcoin.ErrBadKey},
-		{"hardened", good.PublicKey, bitcoin.Path{1<<31 + 44}, bitcoin.ErrHardened},
-		{"hardened receive index", good.PublicKey, bitcoin.ReceivePath(1 << 31), bitcoin.ErrHardened},
-		{"hardened change index", good.PublicKey, bitcoin.ChangePath(1<<32 - 1), bitcoin.ErrHardened},
-		{"too deep", good.PublicKey, bitcoin.Path{0, 0, 0, 0, 0}, bitcoin.ErrPathTooDeep},
-		{"too deep and bad key", [33]byte{}, make(bitcoin.Path, 1000), bitcoin.ErrPathTooDeep},
+		{"x not on curve", mustHex("020000000000000000000000000000000000000000000000000000000000000005"), bip32.ReceivePath(0), bip32.ErrBadKey},
+		{"x equals p", mustHex("02fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f"), bip32.ReceivePath(0), bip32.ErrBadKey},
+		{"hardened", good.PublicKey, bip32.Path{1<<31 + 44}, bip32.ErrHardened},
+		{"hardened receive index", good.PublicKey, bip32.ReceivePath(1 << 31), bip32.ErrHardened},
+		{"hardened change index", good.PublicKey, bip32.ChangePath(1<<32 - 1), bip32.ErrHardened},
+		{"too deep", good.PublicKey, bip32.Path{0, 0, 0, 0, 0}, bip32.ErrPathTooDeep},
+		{"too deep and bad key", [33]byte{}, make(bip32.Path, 1000), bip32.ErrPathTooDeep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k := bitcoin.Key{PublicKey: tc.pub, ChainCode: good.ChainCode}
+			k := bip32.Key{PublicKey: tc.pub, ChainCode: good.ChainCode}
 			child, err := k.Derive(tc.path)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Derive(%s) = %v; want error %v", tc.path, err, tc.want)
@@ -254,13 +254,13 @@ func mustDecodeHex(t testing.TB, s string) []byte {
 
 // xpub writes a derived child as an extended public key, depth levels below
 // the key whose fingerprint is parentFP.
-func xpub(c bitcoin.Child, depth uint8, parentFP [4]byte) string {
+func xpub(c bip32.Child, depth uint8, parentFP [4]byte) string {
 	return hdkeychain.NewExtendedKey(chaincfg.MainNetParams.HDPublicKeyID[:], c.PublicKey[:], c.ChainCode[:],
 		parentFP[:], depth, c.Path[len(c.Path)-1], false).String()
 }
 
 // keyFromXPub returns the public key and chain code of an extended key.
-func keyFromXPub(t *testing.T, s string) bitcoin.Key {
+func keyFromXPub(t *testing.T, s string) bip32.Key {
 	t.Helper()
 	xk, err := hdkeychain.NewKeyFromString(s)
 	if err != nil {
@@ -270,7 +270,7 @@ func keyFromXPub(t *testing.T, s string) bitcoin.Key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bitcoin.Key{PublicKey: [33]byte(pub.SerializeCompressed()), ChainCode: [32]byte(xk.ChainCode())}
+	return bip32.Key{PublicKey: [33]byte(pub.SerializeCompressed()), ChainCode: [32]byte(xk.ChainCode())}
 }
 
 // TestBIP32Vectors derives the non-hardened steps of BIP32's test vectors 1
@@ -279,17 +279,17 @@ func TestBIP32Vectors(t *testing.T) {
 	tests := []struct {
 		name     string
 		seed     string
-		hardened bitcoin.Path // the chain from the seed to parent, derived here with hdkeychain
+		hardened bip32.Path // the chain from the seed to parent, derived here with hdkeychain
 		parent   string       // published xpub of the chain above
-		path     bitcoin.Path // derived from parent with Derive
+		path     bip32.Path // derived from parent with Derive
 		want     []string     // published xpub of each step of path
 	}{
 		{
 			name:     "vector 1 m/0H/1",
 			seed:     "000102030405060708090a0b0c0d0e0f",
-			hardened: bitcoin.Path{hdkeychain.HardenedKeyStart},
+			hardened: bip32.Path{hdkeychain.HardenedKeyStart},
 			parent:   "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw",
-			path:     bitcoin.Path{1},
+			path:     bip32.Path{1},
 			want: []string{
 				"xpub6ASuArnXKPbfEwhqN6e3mwBcDTgzisQN1wXN9BJcM47sSikHjJf3UFHKkNAWbWMiGj7Wf5uMash7SyYq527Hqck2AxYysAA7xmALppuCkwQ",
 			},
@@ -297,9 +297,9 @@ func TestBIP32Vectors(t *testing.T) {
 		{
 			name:     "vector 1 m/0H/1/2H/2/1000000000",
 			seed:     "000102030405060708090a0b0c0d0e0f",
-			hardened: bitcoin.Path{hdkeychain.HardenedKeyStart, 1, hdkeychain.HardenedKeyStart + 2},
+			hardened: bip32.Path{hdkeychain.HardenedKeyStart, 1, hdkeychain.HardenedKeyStart + 2},
 			parent:   "xpub6D4BDPcP2GT577Vvch3R8wDkScZWzQzMMUm3PWbmWvVJrZwQY4VUNgqFJPMM3No2dFDFGTsxxpG5uJh7n7epu4trkrX7x7DogT5Uv6fcLW5",
-			path:     bitcoin.Path{2, 1000000000},
+			path:     bip32.Path{2, 1000000000},
 			want: []string{
 				"xpub6FHa3pjLCk84BayeJxFW2SP4XRrFd1JYnxeLeU8EqN3vDfZmbqBqaGJAyiLjTAwm6ZLRQUMv1ZACTj37sR62cfN7fe5JnJ7dh8zL4fiyLHV",
 				"xpub6H1LXWLaKsWFhvm6RVpEL9P4KfRZSW7abD2ttkWP3SSQvnyA8FSVqNTEcYFgJS2UaFcxupHiYkro49S8yGasTvXEYBVPamhGW6cFJodrTHy",
@@ -309,7 +309,7 @@ func TestBIP32Vectors(t *testing.T) {
 			name:   "vector 2 m/0",
 			seed:   "fffcf9f6f3f0edeae7e4e1dedbd8d5d2cfccc9c6c3c0bdbab7b4b1aeaba8a5a29f9c999693908d8a8784817e7b7875726f6c696663605d5a5754514e4b484542",
 			parent: "xpub661MyMwAqRbcFW31YEwpkMuc5THy2PSt5bDMsktWQcFF8syAmRUapSCGu8ED9W6oDMSgv6Zz8idoc4a6mr8BDzTJY47LJhkJ8UB7WEGuduB",
-			path:   bitcoin.Path{0},
+			path:   bip32.Path{0},
 			want: []string{
 				"xpub69H7F5d8KSRgmmdJg2KhpAK8SR3DjMwAdkxj3ZuxV27CprR9LgpeyGmXUbC6wb7ERfvrnKZjXoUmmDznezpbZb7ap6r1D3tgFxHmwMkQTPH",
 			},
@@ -337,7 +337,7 @@ func TestBIP32Vectors(t *testing.T) {
 			}
 
 			root := keyFromXPub(t, tc.parent)
-			parentFP := bitcoin.Fingerprint(root.PublicKey)
+			parentFP := bip32.Fingerprint(root.PublicKey)
 			for i, want := range tc.want {
 				child, err := root.Derive(tc.path[:i+1])
 				if err != nil {
@@ -350,7 +350,7 @@ func TestBIP32Vectors(t *testing.T) {
 				if got := keyFromXPub(t, want); got.PublicKey != child.PublicKey || got.ChainCode != child.ChainCode {
 					t.Fatalf("%s: key and chain code differ from %s", child.Path, want)
 				}
-				parentFP = bitcoin.Fingerprint(child.PublicKey)
+				parentFP = bip32.Fingerprint(child.PublicKey)
 			}
 		})
 	}
@@ -359,7 +359,7 @@ func TestBIP32Vectors(t *testing.T) {
 func TestFingerprint(t *testing.T) {
 	// BIP32 test vector 1: the master key's fingerprint is 3442193e.
 	master := keyFromXPub(t, "xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8")
-	if got, want := bitcoin.Fingerprint(master.PublicKey), [4]byte{0x34, 0x42, 0x19, 0x3e}; got != want {
+	if got, want := bip32.Fingerprint(master.PublicKey), [4]byte{0x34, 0x42, 0x19, 0x3e}; got != want {
 		t.Fatalf("Fingerprint = %x, want %x", got, want)
 	}
 }
@@ -377,10 +377,10 @@ func FuzzDerive(f *testing.F) {
 	f.Add(make([]byte, 33), make([]byte, 32), []byte{})
 	f.Add([]byte{2}, []byte{}, []byte{0x80, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, pub, chain, rawPath []byte) {
-		var k bitcoin.Key
+		var k bip32.Key
 		copy(k.PublicKey[:], pub)
 		copy(k.ChainCode[:], chain)
-		path := make(bitcoin.Path, len(rawPath)/4)
+		path := make(bip32.Path, len(rawPath)/4)
 		for i := range path {
 			path[i] = binary.BigEndian.Uint32(rawPath[4*i:])
 		}
@@ -388,17 +388,17 @@ func FuzzDerive(f *testing.F) {
 		child, err := k.Derive(path)
 		if err != nil {
 			switch {
-			case errors.Is(err, bitcoin.ErrBadKey):
+			case errors.Is(err, bip32.ErrBadKey):
 				if _, perr := btcec.ParsePubKey(k.PublicKey[:]); perr == nil {
 					t.Fatalf("Derive refused key %x, which btcec parses", k.PublicKey)
 				}
-			case errors.Is(err, bitcoin.ErrHardened), errors.Is(err, bitcoin.ErrPathTooDeep), errors.Is(err, bitcoin.ErrInvalidChild):
+			case errors.Is(err, bip32.ErrHardened), errors.Is(err, bip32.ErrPathTooDeep), errors.Is(err, bip32.ErrInvalidChild):
 			default:
 				t.Fatalf("Derive: unexpected error %v", err)
 			}
 			return
 		}
-		if len(path) > bitcoin.MaxPathDepth {
+		if len(path) > bip32.MaxPathDepth {
 			t.Fatalf("Derive accepted a path of depth %d", len(path))
 		}
 		want, err := hdPublic(k, path)
@@ -420,7 +420,7 @@ func FuzzDerive(f *testing.F) {
 
 func BenchmarkDerive(b *testing.B) {
 	_, k := randomWallet(b, testRand())
-	path := bitcoin.ReceivePath(7)
+	path := bip32.ReceivePath(7)
 	for b.Loop() {
 		if _, err := k.Derive(path); err != nil {
 			b.Fatal(err)
