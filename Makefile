@@ -12,7 +12,7 @@ GO ?= go
 FUZZTIME ?= 10s
 # Which benchmarks `make bench` runs, in which packages, iterations per run,
 # and runs each. By default: what its summary lines need (internal/benchratio).
-BENCH ?= ^Benchmark(Sign2of3|SignDigests|Withdrawal|Rederive10Inputs|Decide10Inputs)$$
+BENCH ?= ^Benchmark(Sign2of3|SignDigests|Withdrawal|Rederive10Inputs|Decide10Inputs|DecideERC20)$$
 BENCHPKGS ?= ./signer ./signer/mpc ./policy/bitcoin ./policy
 BENCHTIME ?= 3x
 BENCHCOUNT ?= 7
@@ -36,9 +36,13 @@ build: ## Build every command into bin/
 deps: ## Install the system packages the tests need (libssl-dev, for the TPM simulator)
 	scripts/deps.sh
 
+# internal/ethcheck is a nested, test-only module: go-ethereum checks what
+# policy/ethereum and a real cluster signed, and is never linked into a
+# binary or required by the main go.mod.
 .PHONY: test
-test: deps ## Run every test with the race detector (about 6 minutes on 2 cores)
+test: deps ## Run every test with the race detector (about 7 minutes on 2 cores), and go-ethereum's checks of what was signed
 	$(GO) test -race -count=1 -timeout 15m ./...
+	cd internal/ethcheck && $(GO) test -race -count=1 ./...
 
 # What 'make breaking' compares the API with: main, as committed. On a
 # branch this finds changes that would break clients of main.
@@ -51,6 +55,7 @@ breaking: ## Fail if proto/ breaks compatibility with BREAKING_AGAINST (default:
 .PHONY: lint
 lint: generate-check breaking ## Vet, check formatting, lint the protos, check generated code is current
 	$(GO) vet ./...
+	cd internal/ethcheck && $(GO) vet ./...
 	@unformatted="$$(gofmt -l .)"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt: these files need 'gofmt -w':"; echo "$$unformatted"; exit 1; fi
 	$(GO) tool buf lint
@@ -82,9 +87,9 @@ demo: ## Withdrawals signed by a 2-of-3 cluster, one after two officers approve 
 # go test process rather than one -count: BenchmarkWithdrawal numbers its
 # withdrawal ids from 1 in every run, and in one process a second run's
 # ids are already signed, so it would time idempotent resubmissions.
-# benchratio then prints sign-overhead-ratio, withdrawal-overhead-ratio-1
-# and -3, and policy-decision-10-inputs-ms, and fails if a benchmark they
-# need did not run (as when BENCH is narrowed).
+# benchratio then prints sign-overhead-ratio, withdrawal-overhead-ratio-1,
+# -3 and -eth, policy-decision-10-inputs-ms and policy-decision-eth-us, and
+# fails if a benchmark they need did not run (as when BENCH is narrowed).
 .PHONY: bench
 bench: ## Benchmark signing and withdrawals through the nodes against bare tss-lib, and a policy decision; print the ratios
 	for run in $$(seq $(BENCHCOUNT)); do \

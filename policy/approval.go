@@ -12,7 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 )
 
@@ -126,8 +126,8 @@ func ParseStatement(raw []byte) (Approval, error) {
 	if err := CheckReason(a.Reason); err != nil {
 		return Approval{}, approvalErr(ApprovalMalformed, "%v", err)
 	}
-	if err := (bitcoin.Intent{WithdrawalID: a.WithdrawalID}).CheckID(); err != nil {
-		return Approval{}, approvalErr(ApprovalMalformed, "withdrawal: %v", err)
+	if !chain.ValidID(a.WithdrawalID) {
+		return Approval{}, approvalErr(ApprovalMalformed, "withdrawal: %s is not 1 to %d of [A-Za-z0-9._:-]", chain.Quote(a.WithdrawalID), chain.MaxIDLen)
 	}
 	if t, err := hex.DecodeString(a.TxID); err != nil || len(t) != 32 || strings.ToLower(a.TxID) != a.TxID {
 		return Approval{}, approvalErr(ApprovalMalformed, "txid: want 64 lower-case hex digits")
@@ -142,14 +142,14 @@ func ParseStatement(raw []byte) (Approval, error) {
 // transaction: nodes bind ids to it, and approvals sign it. It is SHA-256
 // over the tag "countersign/withdrawal-request/v1", a zero byte, the length
 // of the intent's canonical bytes in decimal, a zero byte, those bytes, and
-// the PSBT.
-func RequestHash(in bitcoin.Intent, psbt []byte) [32]byte {
+// the unsigned transaction (the PSBT for Bitcoin).
+func RequestHash(in chain.Intent, unsignedTx []byte) [32]byte {
 	intent := in.Canonical()
 	h := sha256.New()
 	h.Write([]byte("countersign/withdrawal-request/v1\x00"))
 	fmt.Fprintf(h, "%d\x00", len(intent))
 	h.Write(intent)
-	h.Write(psbt)
+	h.Write(unsignedTx)
 	return [32]byte(h.Sum(nil))
 }
 
@@ -218,6 +218,24 @@ func (b *Bundle) CheckApproval(s SignedApproval, p Pending, now time.Time) (Appr
 	return a, nil
 }
 
+// CheckAnother is CheckApproval for an approval that arrives after those
+// already kept for the withdrawal, whose officers kept lists: an approval
+// by an officer who already has one kept is a duplicate, since an officer
+// counts once. Nodes and the auditor's replay check each arriving approval
+// with it, and [Bundle.Tally] applies the same rule to a whole list, so
+// the rule is written once.
+func (b *Bundle) CheckAnother(s SignedApproval, p Pending, kept []string, now time.Time) (Approval, error) {
+	a, err := b.CheckApproval(s, p, now)
+	if err == nil && a.Verdict == VerdictApprove && slices.Contains(kept, s.Officer) {
+		return a, duplicate(s.Officer)
+	}
+	return a, err
+}
+
+func duplicate(officer string) error {
+	return approvalErr(ApprovalDuplicate, "%s already approved; an officer counts once", officer)
+}
+
 // Tally is where a withdrawal's approvals stand.
 type Tally struct {
 	// Approvers are the distinct officers whose approvals count, in the
@@ -251,7 +269,7 @@ func (b *Bundle) Tally(approvals []SignedApproval, p Pending, now time.Time) Tal
 			continue
 		}
 		if slices.Contains(t.Approvers, s.Officer) {
-			t.Problems[i] = approvalErr(ApprovalDuplicate, "%s already approved; an officer counts once", s.Officer)
+			t.Problems[i] = duplicate(s.Officer)
 			continue
 		}
 		t.Approvers = append(t.Approvers, s.Officer)

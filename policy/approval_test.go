@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/policy"
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/policy/policytest"
 )
@@ -451,10 +451,38 @@ func TestRequestHash(t *testing.T) {
 		"another PSBT":       policy.RequestHash(in, otherPSBT),
 		"a PSBT longer":      policy.RequestHash(in, append(bytes.Clone(psbt), 0)),
 		"no PSBT":            policy.RequestHash(in, nil),
-		"another withdrawal": policy.RequestHash(func() bitcoin.Intent { o := in; o.WithdrawalID = "wd-2"; return o }(), psbt),
+		"another withdrawal": policy.RequestHash(func() chain.Intent { o := in; o.WithdrawalID = "wd-2"; return o }(), psbt),
 	} {
 		if got == h {
 			t.Errorf("%s: same request hash", name)
+		}
+	}
+}
+
+// TestCheckAnother: an arriving approval by an officer already kept is a
+// duplicate, whatever its reason; a rejection by that officer, or an
+// approval by another, is checked as CheckApproval checks it.
+func TestCheckAnother(t *testing.T) {
+	b, p, base := pendingFixture(t)
+	again := base
+	again.Reason = "approved again, with another reason"
+	reject := base
+	reject.Verdict, reject.Reason = policy.VerdictReject, "changed my mind"
+	for _, tc := range []struct {
+		name string
+		a    policy.SignedApproval
+		kept []string
+		rule string
+	}{
+		{"the first approval", policytest.Approve(t, policytest.Alice, base), nil, ""},
+		{"another officer's", policytest.Approve(t, policytest.Bob, base), []string{"alice"}, ""},
+		{"the same officer again", policytest.Approve(t, policytest.Alice, again), []string{"alice"}, policy.ApprovalDuplicate},
+		{"a rejection after approving", policytest.Approve(t, policytest.Alice, reject), []string{"alice"}, ""},
+		{"a non-officer's, kept or not", policytest.Approve(t, policytest.Mallory, base), []string{"mallory"}, policy.ApprovalNotOfficer},
+	} {
+		_, err := b.CheckAnother(tc.a, p, tc.kept, approvalNow)
+		if got := approvalRule(t, err); got != tc.rule {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.rule)
 		}
 	}
 }

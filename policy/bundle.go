@@ -12,11 +12,17 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
+	"github.com/countersign/countersign/policy/chains"
 	"github.com/countersign/countersign/policy/keys"
 )
 
-// BundleFormat is the bundle format this code reads.
-const BundleFormat = 1
+// Bundle formats this code reads: 1 (Bitcoin only, satoshis) and 2 (any
+// chain, per-asset limits).
+const (
+	BundleFormat1 = 1
+	BundleFormat  = 2
+)
 
 // Limits of a bundle, all in one place.
 const (
@@ -30,6 +36,8 @@ const (
 	MaxDestinations = 10_000
 	// MaxRules is the most expression rules per wallet.
 	MaxRules = 32
+	// MaxAssets is the most assets per wallet.
+	MaxAssets = 64
 	// MaxApprovalStatement is the longest approval statement.
 	MaxApprovalStatement = 1024
 	// MaxApprovalLifetime is the longest an approval may be valid for.
@@ -85,32 +93,51 @@ type Officer struct {
 }
 
 // WalletRules is one wallet's policy.
+//
+// Format 1 bundles are Bitcoin's only, with amounts in satoshis
+// (max_amount_sat and the other _sat fields, allow_rbf, max_lock_time).
+// Format 2 names the chain, gives limits per asset in base units as
+// decimal strings (assets, max_fee, tiers' asset and min_amount) and the
+// chain's own parameters (params, read by the chain's package); the _sat
+// fields must then be absent. [ParseBundle] reads both into the format 2
+// fields, which are all that decisions read.
 type WalletRules struct {
 	// Name is how officers know the wallet.
-	Name    string          `json:"name"`
-	Network bitcoin.Network `json:"network"`
+	Name string `json:"name"`
+	// Chain is the chain package ("bitcoin", "ethereum"); format 1 is
+	// "bitcoin".
+	Chain   string `json:"chain,omitempty"`
+	Network string `json:"network"`
 	// Role is hot, warm or cold. A cold wallet must have an allowlist.
 	Role string `json:"role"`
 	// AnyDestination lets a hot or warm wallet pay any address; otherwise
 	// only Destinations are allowed.
 	AnyDestination bool          `json:"any_destination,omitempty"`
 	Destinations   []Destination `json:"destinations,omitempty"`
-	// MaxAmountSat caps one withdrawal's amount.
-	MaxAmountSat int64 `json:"max_amount_sat"`
-	// DailyCapSat and WeeklyCapSat cap what leaves the wallet (amounts
-	// and fees) in any rolling 24 hours and 7 days, by the node's own
-	// committed history.
-	DailyCapSat  int64 `json:"daily_cap_sat"`
-	WeeklyCapSat int64 `json:"weekly_cap_sat"`
-	// MaxFeeSat caps one withdrawal's fee.
-	MaxFeeSat int64 `json:"max_fee_sat"`
-	// AllowRBF allows the replace-by-fee sequence 0xfffffffd.
-	AllowRBF bool `json:"allow_rbf,omitempty"`
-	// MaxLockTime is the highest block height a lock time may name; 0
-	// allows only lock time 0.
-	MaxLockTime uint32 `json:"max_lock_time,omitempty"`
+
+	// Format 1 only (satoshis): the per-withdrawal cap, the caps on what
+	// leaves the wallet (amounts and fees) in any rolling 24 hours and 7
+	// days, the fee cap, RBF and the highest lock time.
+	MaxAmountSat int64  `json:"max_amount_sat,omitempty"`
+	DailyCapSat  int64  `json:"daily_cap_sat,omitempty"`
+	WeeklyCapSat int64  `json:"weekly_cap_sat,omitempty"`
+	MaxFeeSat    int64  `json:"max_fee_sat,omitempty"`
+	AllowRBF     bool   `json:"allow_rbf,omitempty"`
+	MaxLockTime  uint32 `json:"max_lock_time,omitempty"`
+
+	// Assets are the assets the wallet may pay, with their caps in base
+	// units. Outflow in an asset not listed is refused, fees included.
+	Assets []AssetLimits `json:"assets,omitempty"`
+	// MaxFee caps one withdrawal's fee (its worst case) in base units of
+	// the chain's fee asset.
+	MaxFee chain.Amount `json:"max_fee,omitzero"`
+	// Params are the chain's own parameters for the wallet (see the chain
+	// package's ParseParams).
+	Params json.RawMessage `json:"params,omitempty"`
+
 	// ApprovalTiers: a withdrawal whose amount is at or above a tier's
-	// MinAmountSat waits for that tier's approvals (the highest such tier).
+	// MinAmount in the tier's asset waits for that tier's approvals (the
+	// highest such tier of its asset).
 	ApprovalTiers []Tier `json:"approval_tiers,omitempty"`
 	// Hours, if set, is when withdrawals may be made (UTC).
 	Hours *Hours `json:"hours,omitempty"`
@@ -119,7 +146,52 @@ type WalletRules struct {
 	Originators []Originator `json:"originators"`
 	// Rules are further conditions, as CEL expressions that must be true.
 	Rules []Rule `json:"rules,omitempty"`
+
+	// What ParseBundle read, in one form for both formats.
+	chain  chain.Chain
+	params chain.Params
+	assets []AssetLimits
+	maxFee chain.Amount
+	tiers  []Tier
 }
+
+// AssetLimits are a wallet's caps in one asset, in base units: one
+// withdrawal's amount, and what leaves the wallet in any rolling 24 hours
+// and 7 days by the node's own committed history.
+type AssetLimits struct {
+	Asset     string       `json:"asset"`
+	MaxAmount chain.Amount `json:"max_amount"`
+	DailyCap  chain.Amount `json:"daily_cap"`
+	WeeklyCap chain.Amount `json:"weekly_cap"`
+}
+
+// Limits returns the wallet's caps in asset, nil if it may not pay it.
+func (w *WalletRules) Limits(asset string) *AssetLimits {
+	for i := range w.assets {
+		if w.assets[i].Asset == asset {
+			return &w.assets[i]
+		}
+	}
+	return nil
+}
+
+// AssetLimits returns the caps of every asset the wallet may pay, in the
+// bundle's order, for both formats.
+func (w *WalletRules) AssetLimits() []AssetLimits { return slices.Clone(w.assets) }
+
+// FeeCap returns the wallet's fee cap in base units of its fee asset.
+func (w *WalletRules) FeeCap() chain.Amount { return w.maxFee }
+
+// Tiers returns the wallet's approval tiers with their asset and amount,
+// for both formats.
+func (w *WalletRules) Tiers() []Tier { return slices.Clone(w.tiers) }
+
+// ChainName returns the wallet's chain: "bitcoin" in format 1.
+func (w *WalletRules) ChainName() string { return w.chain.Name() }
+
+// ChainOf returns the wallet's chain and parameters, as ParseBundle
+// checked them.
+func (w *WalletRules) ChainOf() (chain.Chain, chain.Params) { return w.chain, w.params }
 
 // Destination is an allowed address and the label officers know it by.
 type Destination struct {
@@ -127,11 +199,14 @@ type Destination struct {
 	Label   string `json:"label"`
 }
 
-// Tier is an approval tier.
+// Tier is an approval tier. Format 1 gives MinAmountSat (BTC); format 2
+// the Asset and MinAmount in its base units.
 type Tier struct {
-	MinAmountSat int64  `json:"min_amount_sat"`
-	Approvals    int    `json:"approvals"`
-	Group        string `json:"group"`
+	MinAmountSat int64        `json:"min_amount_sat,omitempty"`
+	Asset        string       `json:"asset,omitempty"`
+	MinAmount    chain.Amount `json:"min_amount,omitzero"`
+	Approvals    int          `json:"approvals"`
+	Group        string       `json:"group"`
 }
 
 // Hours is a daily time window, in UTC: From inclusive, To exclusive
@@ -214,8 +289,8 @@ func (b *Bundle) check() error {
 		return fmt.Errorf("%w: %s", ErrBundle, fmt.Sprintf(format, a...))
 	}
 	switch {
-	case b.Format != BundleFormat:
-		return bad("format %d, this code reads %d", b.Format, BundleFormat)
+	case b.Format != BundleFormat1 && b.Format != BundleFormat:
+		return bad("format %d, this code reads %d and %d", b.Format, BundleFormat1, BundleFormat)
 	case !namePattern.MatchString(b.Cluster):
 		return bad("cluster %q: want a name of a-z, 0-9, _ and -", b.Cluster)
 	case b.Version < 1:
@@ -271,12 +346,12 @@ func (b *Bundle) checkWallet(id string, w *WalletRules) error {
 	if w == nil {
 		return bad("empty")
 	}
-	params, err := bitcoin.ParamsFor(w.Network)
+	if err := b.normalize(w); err != nil {
+		return bad("%v", err)
+	}
 	switch {
 	case len(w.Name) == 0 || len(w.Name) > 64:
 		return bad("name: want 1-64 bytes")
-	case err != nil:
-		return bad("network %q: want mainnet, testnet, signet or regtest", w.Network)
 	case w.Role != RoleHot && w.Role != RoleWarm && w.Role != RoleCold:
 		return bad("role %q: want hot, warm or cold", w.Role)
 	case w.Role == RoleCold && w.AnyDestination:
@@ -285,42 +360,59 @@ func (b *Bundle) checkWallet(id string, w *WalletRules) error {
 		return bad("no destinations: set destinations or, for a hot or warm wallet, any_destination")
 	case len(w.Destinations) > MaxDestinations:
 		return bad("destinations: at most %d", MaxDestinations)
-	case w.MaxAmountSat <= 0 || w.MaxAmountSat > maxSat:
-		return bad("max_amount_sat must be 1 to %d", int64(maxSat))
-	case w.DailyCapSat < w.MaxAmountSat || w.DailyCapSat > maxSat:
-		return bad("daily_cap_sat must be at least max_amount_sat")
-	case w.WeeklyCapSat < w.DailyCapSat || w.WeeklyCapSat > maxSat:
-		return bad("weekly_cap_sat must be at least daily_cap_sat")
-	case w.MaxFeeSat <= 0 || w.MaxFeeSat > maxSat:
-		return bad("max_fee_sat must be 1 to %d", int64(maxSat))
-	case w.MaxLockTime >= bitcoin.LockTimeThreshold:
-		return bad("max_lock_time is a block height, below %d", bitcoin.LockTimeThreshold)
+	case len(w.assets) == 0 || len(w.assets) > MaxAssets:
+		return bad("assets: want 1 to %d", MaxAssets)
+	case w.maxFee.Sign() <= 0:
+		return bad("max_fee must be at least 1")
 	case len(w.Originators) == 0:
 		return bad("originators: name at least one system allowed to originate withdrawals")
 	case len(w.Rules) > MaxRules:
 		return bad("rules: at most %d", MaxRules)
+	}
+	for i, l := range w.assets {
+		asset := l.Asset
+		if slices.ContainsFunc(w.assets[:i], func(o AssetLimits) bool { return o.Asset == asset }) {
+			return bad("assets[%d]: %s is listed twice", i, asset)
+		}
+		if _, ok := w.params.Decimals(asset); !ok {
+			return bad("assets.%s: not an asset this %s wallet can pay (a token must be in the chain parameters' registry)", asset, w.chain.Name())
+		}
+		switch {
+		case l.MaxAmount.Sign() <= 0:
+			return bad("assets.%s.max_amount must be at least 1", asset)
+		case l.DailyCap.Cmp(l.MaxAmount) < 0:
+			return bad("assets.%s.daily_cap must be at least max_amount", asset)
+		case l.WeeklyCap.Cmp(l.DailyCap) < 0:
+			return bad("assets.%s.weekly_cap must be at least daily_cap", asset)
+		}
+	}
+	if w.Limits(w.params.FeeAsset()) == nil {
+		return bad("assets: %s, the fee asset, needs limits too: fees leave the wallet", w.params.FeeAsset())
 	}
 	seen := map[string]bool{}
 	for i, d := range w.Destinations {
 		if len(d.Label) == 0 || len(d.Label) > 64 {
 			return bad("destinations[%d]: needs a label of 1-64 bytes", i)
 		}
-		s, err := script(d.Address, params)
+		k, err := w.chain.AddressKey(w.Network, d.Address)
 		if err != nil {
 			return bad("destinations[%d] (%s): %v", i, d.Label, err)
 		}
-		if seen[string(s)] {
+		if seen[k] {
 			return bad("destinations[%d] (%s): %s is listed twice", i, d.Label, d.Address)
 		}
-		seen[string(s)] = true
+		seen[k] = true
 	}
-	for i, t := range w.ApprovalTiers {
+	for i, t := range w.tiers {
 		members, ok := b.Groups[t.Group]
+		prev := slices.IndexFunc(w.tiers[:i], func(p Tier) bool { return p.Asset == t.Asset && p.MinAmount.Cmp(t.MinAmount) >= 0 })
 		switch {
-		case t.MinAmountSat < 1 || t.MinAmountSat > maxSat:
-			return bad("approval_tiers[%d].min_amount_sat must be 1 to %d", i, int64(maxSat))
-		case i > 0 && t.MinAmountSat <= w.ApprovalTiers[i-1].MinAmountSat:
-			return bad("approval_tiers[%d]: tiers must be in increasing min_amount_sat", i)
+		case w.Limits(t.Asset) == nil:
+			return bad("approval_tiers[%d].asset %q is not one of the wallet's assets", i, t.Asset)
+		case t.MinAmount.Sign() <= 0:
+			return bad("approval_tiers[%d].min_amount must be at least 1", i)
+		case prev >= 0:
+			return bad("approval_tiers[%d]: tiers must be in increasing min_amount within an asset", i)
 		case !ok:
 			return bad("approval_tiers[%d].group %q is not a group", i, t.Group)
 		case t.Approvals < 1 || t.Approvals > len(members):
@@ -351,6 +443,66 @@ func (b *Bundle) checkWallet(id string, w *WalletRules) error {
 		}
 		b.programs[id] = append(b.programs[id], p)
 	}
+	return nil
+}
+
+// normalize reads a wallet's format 1 fields into the format 2 ones, and
+// its chain and parameters, so that decisions read one form.
+func (b *Bundle) normalize(w *WalletRules) error {
+	var name string
+	var params json.RawMessage
+	if b.Format == BundleFormat1 {
+		switch {
+		case w.Chain != "" || len(w.Assets) > 0 || !w.MaxFee.IsZero() || len(w.Params) > 0:
+			return fmt.Errorf("chain, assets, max_fee and params are format 2 fields")
+		case w.MaxAmountSat <= 0 || w.MaxAmountSat > maxSat:
+			return fmt.Errorf("max_amount_sat must be 1 to %d", int64(maxSat))
+		case w.DailyCapSat < w.MaxAmountSat || w.DailyCapSat > maxSat:
+			return fmt.Errorf("daily_cap_sat must be at least max_amount_sat")
+		case w.WeeklyCapSat < w.DailyCapSat || w.WeeklyCapSat > maxSat:
+			return fmt.Errorf("weekly_cap_sat must be at least daily_cap_sat")
+		case w.MaxFeeSat <= 0 || w.MaxFeeSat > maxSat:
+			return fmt.Errorf("max_fee_sat must be 1 to %d", int64(maxSat))
+		case w.MaxLockTime >= bitcoin.LockTimeThreshold:
+			return fmt.Errorf("max_lock_time is a block height, below %d", bitcoin.LockTimeThreshold)
+		}
+		sat := func(v int64) chain.Amount { return chain.AmountOf(uint64(v)) }
+		name = bitcoin.Name
+		w.assets = []AssetLimits{{Asset: bitcoin.Asset, MaxAmount: sat(w.MaxAmountSat), DailyCap: sat(w.DailyCapSat), WeeklyCap: sat(w.WeeklyCapSat)}}
+		w.maxFee = sat(w.MaxFeeSat)
+		w.tiers = nil
+		for i, t := range w.ApprovalTiers {
+			if t.MinAmountSat < 1 || t.MinAmountSat > maxSat || t.Asset != "" || !t.MinAmount.IsZero() {
+				return fmt.Errorf("approval_tiers[%d].min_amount_sat must be 1 to %d", i, int64(maxSat))
+			}
+			t.Asset, t.MinAmount = bitcoin.Asset, sat(t.MinAmountSat)
+			w.tiers = append(w.tiers, t)
+		}
+		var err error
+		if params, err = json.Marshal(bitcoin.Params{AllowRBF: w.AllowRBF, MaxLockTime: w.MaxLockTime}); err != nil {
+			return err
+		}
+	} else {
+		if w.MaxAmountSat != 0 || w.DailyCapSat != 0 || w.WeeklyCapSat != 0 || w.MaxFeeSat != 0 || w.AllowRBF || w.MaxLockTime != 0 {
+			return fmt.Errorf("the _sat fields, allow_rbf and max_lock_time are format 1 fields: use assets, max_fee and params")
+		}
+		for i, t := range w.ApprovalTiers {
+			if t.MinAmountSat != 0 {
+				return fmt.Errorf("approval_tiers[%d].min_amount_sat is a format 1 field: use asset and min_amount", i)
+			}
+		}
+		name, params = w.Chain, w.Params
+		w.assets, w.maxFee, w.tiers = slices.Clone(w.Assets), w.MaxFee, slices.Clone(w.ApprovalTiers)
+	}
+	c, ok := chains.Lookup(name)
+	if !ok {
+		return fmt.Errorf("chain %q: want one of %v", name, chains.Names())
+	}
+	p, err := c.ParseParams(w.Network, params)
+	if err != nil {
+		return fmt.Errorf("network %q, params: %v", w.Network, err)
+	}
+	w.chain, w.params = c, p
 	return nil
 }
 

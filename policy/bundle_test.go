@@ -90,12 +90,12 @@ func TestParseBundleAcceptsEdges(t *testing.T) {
 		{"every network", func(b *policy.Bundle, _ *policy.WalletRules) {
 			for i, n := range []bitcoin.Network{bitcoin.Mainnet, bitcoin.Testnet, bitcoin.Signet, bitcoin.Regtest} {
 				w := hotWallet()
-				w.Network = n
+				w.Network = string(n)
 				b.Wallets[fmt.Sprintf("w-%016x", i+100)] = w
 			}
 		}},
 		{"a mainnet destination on a mainnet wallet", func(_ *policy.Bundle, w *policy.WalletRules) {
-			w.Network, w.Destinations[0].Address = bitcoin.Mainnet, mainnetAddr
+			w.Network, w.Destinations[0].Address = string(bitcoin.Mainnet), mainnetAddr
 		}},
 		{"hours from midnight to the last minute", func(_ *policy.Bundle, w *policy.WalletRules) {
 			w.Hours = &policy.Hours{From: "00:00", To: "23:59", Weekdays: []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}}
@@ -128,7 +128,7 @@ func TestParseBundleRefuses(t *testing.T) {
 		want string // in the error
 	}{
 		{"format 0", func(b *policy.Bundle) { b.Format = 0 }, "format 0"},
-		{"a future format", func(b *policy.Bundle) { b.Format = policy.BundleFormat + 1 }, "format 2"},
+		{"a future format", func(b *policy.Bundle) { b.Format = policy.BundleFormat + 1 }, "format 3"},
 		{"version 0", func(b *policy.Bundle) { b.Version = 0 }, "version 0"},
 		{"a negative version", func(b *policy.Bundle) { b.Version = -1 }, "version -1"},
 		{"no cluster", func(b *policy.Bundle) { b.Cluster = "" }, "cluster"},

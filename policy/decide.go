@@ -3,25 +3,25 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil"
-	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/txscript"
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 )
 
-// Rules of the policy itself, beside the transaction rules of package
-// bitcoin. Stable: never renamed or reused. An expression rule refuses
+// Rules of the policy itself, beside the transaction rules of the chain
+// packages. Stable: never renamed or reused. An expression rule refuses
 // with RuleExprPrefix followed by its name.
 const (
 	RuleWalletUnknown         = "policy.wallet_unknown"
 	RuleNetworkMismatch       = "policy.network_mismatch"
+	RuleChainMismatch         = "policy.chain_mismatch"
 	RuleIntentUnsigned        = "policy.intent_unsigned"
 	RuleIntentSignature       = "policy.intent_signature_invalid"
 	RuleDestinationNotAllowed = "policy.destination_not_allowed"
 	RuleOutsideHours          = "policy.outside_hours"
+	RuleAssetNotAllowed       = "policy.asset_not_allowed"
 	RuleAmountOverCap         = "policy.amount_over_cap"
 	RuleDailyCapExceeded      = "policy.daily_cap_exceeded"
 	RuleWeeklyCapExceeded     = "policy.weekly_cap_exceeded"
@@ -29,11 +29,19 @@ const (
 	RuleApprovalRejected      = "approval.rejected"
 	RuleNoBundle              = "policy.no_bundle"
 	RuleRequesterUnknown      = "policy.requested_by_unknown"
+	RuleTxMalformed           = "tx.malformed"
+
+	// Account nonces (account chains): one transaction per nonce, none
+	// ahead of the next unsigned one, replacement only where allowed.
+	RuleNonceReused             = "nonce.reused"
+	RuleNonceGap                = "nonce.gap"
+	RuleNonceReplacement        = "nonce.replacement_not_allowed"
+	RuleNonceReplacementInvalid = "nonce.replacement_mismatch"
 )
 
-// MaxInputs is the most inputs a withdrawal may spend: what one signing
+// MaxInputs is the most messages a withdrawal may sign: what one signing
 // session signs at once.
-const MaxInputs = 64
+const MaxInputs = chain.MaxSignItems
 
 // Velocity windows.
 const (
@@ -44,23 +52,46 @@ const (
 // Request is everything a decision depends on. Decide reads nothing
 // else: the same Request always gets the same Decision.
 type Request struct {
-	Intent bitcoin.Intent
+	Intent chain.Intent
 	// IntentSignature is the originating system's SSH signature over
 	// Intent.Canonical(), in namespace keys.NamespaceIntent.
 	IntentSignature []byte
-	PSBT            []byte
-	Wallet          bitcoin.Key
-	// Spent is what left the wallet in the windows before Now by the
-	// node's committed history, this withdrawal excluded.
+	// UnsignedTx is the transaction to re-derive (a PSBT for Bitcoin).
+	UnsignedTx []byte
+	Wallet     chain.Key
+	// Spent is what left the wallet per asset in the windows before Now by
+	// the node's committed history, this withdrawal excluded.
 	Spent Velocity
-	Now   time.Time
+	// Nonces is the node's record of the account nonces it has bound;
+	// nil is a node that has bound none.
+	Nonces NonceBook
+	Now    time.Time
 }
 
-// Velocity is a wallet's outflow (amounts and fees) over the rolling
-// windows.
+// Velocity is a wallet's outflow per asset (amounts and fees) over the
+// rolling windows.
 type Velocity struct {
-	Day  int64 `json:"day_sat"`
-	Week int64 `json:"week_sat"`
+	Day  chain.Amounts
+	Week chain.Amounts
+}
+
+// NonceBook is what a node knows of the account nonces it has bound to
+// withdrawals: implemented by the node's store and by the auditor's
+// replay of a log.
+type NonceBook interface {
+	Nonce(account string, nonce uint64) NonceState
+}
+
+// NonceState is one account's nonces as far as a decision needs them.
+type NonceState struct {
+	// Next is one above the highest nonce bound; meaningful if Known.
+	Next  uint64
+	Known bool
+	// Holder is the withdrawal the asked nonce is bound to, "" if none;
+	// HolderIntent and HolderFee are its intent and fee.
+	Holder       string
+	HolderIntent chain.Intent
+	HolderFee    chain.Amount
 }
 
 // Decision is a node's verdict on a withdrawal.
@@ -73,14 +104,20 @@ type Decision struct {
 	DestinationLabel string
 	// Originator names the system whose signature the intent carries.
 	Originator string
-	// Withdrawal is the re-derived transaction: what to sign when allowed,
-	// and for display. Nil when the transaction itself was refused.
-	Withdrawal *bitcoin.Withdrawal
+	// Tx is the re-derived transaction: what to sign when allowed, and
+	// for display. Nil when the transaction itself was refused.
+	Tx *chain.Tx
 	// PolicyHash and PolicyVersion name the bundle the decision used.
 	PolicyHash    [32]byte
 	PolicyVersion int64
-	// Outflow is what the withdrawal takes from the wallet: amount and fee.
-	Outflow int64
+	// Outflow is what the withdrawal takes from the wallet per asset:
+	// amount and fee.
+	Outflow chain.Amounts
+	// Nonce is the account nonce an allowed withdrawal binds; nil on
+	// chains without. Replaces is set when it takes the nonce over from
+	// the withdrawal it replaces.
+	Nonce    *chain.NonceUse
+	Replaces string
 	// Approval is what an allowed withdrawal still needs before it is
 	// signed: nil if nothing.
 	Approval *Tier
@@ -102,6 +139,9 @@ func (b *Bundle) Decide(r Request) Decision {
 	if !ok {
 		return refuse(RuleWalletUnknown, "policy version %d has no rules for wallet %s", b.Version, in.WalletID)
 	}
+	if in.Chain != rules.chain.Name() {
+		return refuse(RuleChainMismatch, "wallet %s is on chain %s, the intent names %s", in.WalletID, rules.chain.Name(), in.Chain)
+	}
 	if in.Network != rules.Network {
 		return refuse(RuleNetworkMismatch, "wallet %s is on %s, the intent names %s", in.WalletID, rules.Network, in.Network)
 	}
@@ -121,19 +161,16 @@ func (b *Bundle) Decide(r Request) Decision {
 	if d.Originator == "" {
 		return refuse(RuleIntentSignature, "the intent's signature is not by an originator of wallet %s over this intent: altered after signing, or signed by another key", in.WalletID)
 	}
-	w, err := bitcoin.Rederive(in, r.PSBT, r.Wallet, bitcoin.Limits{
-		MaxFee: rules.MaxFeeSat, MaxInputs: MaxInputs, MaxOutputs: bitcoin.MaxOutputs,
-		MaxLockTime: rules.MaxLockTime, AllowRBF: rules.AllowRBF, ChangeIndexMax: bitcoin.MaxChangeIndex,
-	})
+	tx, err := rules.chain.Rederive(in, r.UnsignedTx, r.Wallet, rules.params, chain.Limits{MaxFee: rules.maxFee})
 	if err != nil {
-		var rf *bitcoin.Refusal
+		var rf *chain.Refusal
 		if errors.As(err, &rf) {
 			return refuse(string(rf.Rule), "%s", rf.Error())
 		}
-		return refuse(string(bitcoin.RulePSBTMalformed), "%v", err)
+		return refuse(RuleTxMalformed, "%v", err)
 	}
-	d.Withdrawal = w
-	label, listed := allowed(rules.Destinations, in)
+	d.Tx = tx
+	label, listed := allowed(rules, in)
 	d.DestinationLabel = label
 	if !rules.AnyDestination && !listed {
 		return refuse(RuleDestinationNotAllowed, "destination %s is not on wallet %s's allowlist", in.Destination, in.WalletID)
@@ -142,25 +179,59 @@ func (b *Bundle) Decide(r Request) Decision {
 		return refuse(RuleOutsideHours, "wallet %s pays only from %s to %s UTC%s; it is %s", in.WalletID, rules.Hours.From, rules.Hours.To,
 			onDays(rules.Hours), r.Now.UTC().Format("Mon 15:04"))
 	}
-	if in.Amount > rules.MaxAmountSat {
-		return refuse(RuleAmountOverCap, "amount %d sat is over the per-withdrawal cap of %d sat", in.Amount, rules.MaxAmountSat)
+	show := func(a chain.Amount, asset string) string { return rules.Show(a, asset) }
+	lim := rules.Limits(in.Asset)
+	if lim == nil {
+		return refuse(RuleAssetNotAllowed, "wallet %s may not pay %s", in.WalletID, in.Asset)
 	}
-	d.Outflow = in.Amount + w.Fee
-	if r.Spent.Day+d.Outflow > rules.DailyCapSat {
-		return refuse(RuleDailyCapExceeded, "%d sat would leave the wallet within 24 hours (%d already), over the cap of %d sat", r.Spent.Day+d.Outflow, r.Spent.Day, rules.DailyCapSat)
+	if in.Amount.Cmp(lim.MaxAmount) > 0 {
+		return refuse(RuleAmountOverCap, "amount %s is over the per-withdrawal cap of %s", show(in.Amount, in.Asset), show(lim.MaxAmount, in.Asset))
 	}
-	if r.Spent.Week+d.Outflow > rules.WeeklyCapSat {
-		return refuse(RuleWeeklyCapExceeded, "%d sat would leave the wallet within 7 days (%d already), over the cap of %d sat", r.Spent.Week+d.Outflow, r.Spent.Week, rules.WeeklyCapSat)
+	d.Outflow = tx.Outflow
+	for _, asset := range slices.Sorted(mapKeys(tx.Outflow)) {
+		out := tx.Outflow[asset]
+		if out.IsZero() {
+			continue
+		}
+		l := rules.Limits(asset)
+		if l == nil {
+			return refuse(RuleAssetNotAllowed, "wallet %s may not pay %s (%s would leave it)", in.WalletID, asset, show(out, asset))
+		}
+		day, _ := r.Spent.Day[asset].Add(out)
+		if day.Cmp(l.DailyCap) > 0 {
+			return refuse(RuleDailyCapExceeded, "%s would leave the wallet within 24 hours (%s already), over the cap of %s",
+				show(day, asset), show(r.Spent.Day[asset], asset), show(l.DailyCap, asset))
+		}
+		week, _ := r.Spent.Week[asset].Add(out)
+		if week.Cmp(l.WeeklyCap) > 0 {
+			return refuse(RuleWeeklyCapExceeded, "%s would leave the wallet within 7 days (%s already), over the cap of %s",
+				show(week, asset), show(r.Spent.Week[asset], asset), show(l.WeeklyCap, asset))
+		}
+	}
+	if in.Replaces != "" && tx.Nonce == nil {
+		return refuse(RuleNonceReplacementInvalid, "withdrawal %s names %s to replace, but chain %s has no account nonces", in.WithdrawalID, in.Replaces, in.Chain)
+	}
+	if n := tx.Nonce; n != nil {
+		if rule, reason := checkNonce(in, n, r.Nonces); rule != "" {
+			return refuse(rule, "%s", reason)
+		}
+		d.Nonce, d.Replaces = n, in.Replaces
 	}
 	if progs := b.programs[in.WalletID]; len(progs) > 0 {
 		vars := map[string]any{
-			"amount_sat": in.Amount, "fee_sat": w.Fee, "outflow_sat": d.Outflow,
 			"destination": in.Destination, "destination_label": label, "allowlisted": listed,
-			"wallet_id": in.WalletID, "wallet_role": rules.Role, "network": string(in.Network),
-			"inputs": int64(len(w.Inputs)), "change_sat": changeOf(w),
-			"spent_24h_sat": r.Spent.Day, "spent_7d_sat": r.Spent.Week,
+			"wallet_id": in.WalletID, "wallet_role": rules.Role, "network": in.Network, "chain": in.Chain,
+			"asset": in.Asset, "amount": in.Amount.String(),
 			"hour": int64(r.Now.UTC().Hour()), "weekday": weekdays[r.Now.UTC().Weekday()],
 			"requested_by": in.RequestedBy, "originator": d.Originator,
+		}
+		for k, v := range tx.Vars {
+			vars[k] = v
+		}
+		if in.Chain == "bitcoin" {
+			day, _ := r.Spent.Day["BTC"].Int64()
+			week, _ := r.Spent.Week["BTC"].Int64()
+			vars["spent_24h_sat"], vars["spent_7d_sat"] = day, week
 		}
 		for _, p := range progs {
 			ok, err := p.eval(vars)
@@ -176,22 +247,88 @@ func (b *Bundle) Decide(r Request) Decision {
 			}
 		}
 	}
-	for i := len(rules.ApprovalTiers) - 1; i >= 0; i-- {
-		if t := rules.ApprovalTiers[i]; in.Amount >= t.MinAmountSat {
-			d.Approval = &t
-			break
-		}
-	}
+	d.Approval = rules.TierFor(in.Asset, in.Amount)
 	d.Allowed = true
 	return d
 }
 
-func changeOf(w *bitcoin.Withdrawal) int64 {
-	var sum int64
-	for _, c := range w.Change {
-		sum += c.Value
+// checkNonce applies the account-nonce rules: a nonce is bound to one
+// withdrawal; the next unsigned nonce is one above the highest bound (the
+// policy's first nonce before any); nothing ahead of it is signed; a
+// bound nonce is taken over only by a replacement the policy allows, of
+// the very withdrawal holding it, paying the same, for a higher fee.
+func checkNonce(in chain.Intent, n *chain.NonceUse, book NonceBook) (rule, reason string) {
+	var st NonceState
+	if book != nil {
+		st = book.Nonce(n.Account, n.Nonce)
 	}
-	return sum
+	next := n.First
+	if st.Known {
+		next = max(st.Next, n.First)
+	}
+	switch {
+	case n.Nonce > next:
+		return RuleNonceGap, fmt.Sprintf("nonce %d of %s is beyond the next unsigned one (%d): a transaction signed ahead could be released after the withdrawals before it were cancelled", n.Nonce, n.Account, next)
+	case n.Nonce < n.First:
+		return RuleNonceReused, fmt.Sprintf("nonce %d of %s is below the policy's first nonce %d: used before countersign", n.Nonce, n.Account, n.First)
+	case st.Holder == "" && in.Replaces == "":
+		return "", ""
+	case st.Holder == "":
+		return RuleNonceReplacementInvalid, fmt.Sprintf("withdrawal %s replaces %s, but nonce %d of %s is bound to no withdrawal", in.WithdrawalID, in.Replaces, n.Nonce, n.Account)
+	case in.Replaces == "":
+		return RuleNonceReused, fmt.Sprintf("nonce %d of %s is bound to withdrawal %s: one nonce, one transaction", n.Nonce, n.Account, st.Holder)
+	case in.Replaces != st.Holder:
+		return RuleNonceReplacementInvalid, fmt.Sprintf("withdrawal %s replaces %s, but nonce %d of %s is bound to %s", in.WithdrawalID, in.Replaces, n.Nonce, n.Account, st.Holder)
+	case !n.Replaceable:
+		return RuleNonceReplacement, fmt.Sprintf("the policy does not allow replacing a transaction of %s", n.Account)
+	}
+	h := st.HolderIntent
+	if h.WalletID != in.WalletID || h.Asset != in.Asset || h.Destination != in.Destination || !h.Amount.Equal(in.Amount) {
+		return RuleNonceReplacementInvalid, fmt.Sprintf("a replacement pays exactly what %s pays; this one differs in wallet, asset, destination or amount", st.Holder)
+	}
+	if n.Fee.Cmp(st.HolderFee) <= 0 {
+		return RuleNonceReplacementInvalid, fmt.Sprintf("a replacement pays a higher fee than %s (%s); this one %s", st.Holder, st.HolderFee, n.Fee)
+	}
+	return "", ""
+}
+
+// TierFor returns the highest approval tier of asset at or below amount,
+// nil if none.
+func (w *WalletRules) TierFor(asset string, amount chain.Amount) *Tier {
+	var best *Tier
+	for i := range w.tiers {
+		t := &w.tiers[i]
+		if t.Asset == asset && amount.Cmp(t.MinAmount) >= 0 && (best == nil || t.MinAmount.Cmp(best.MinAmount) > 0) {
+			best = t
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	out := *best
+	return &out
+}
+
+// Show writes an amount of one of the wallet's assets for people: in
+// whole units when the asset's decimals are known ("0.45 BTC"), else in
+// base units.
+func (w *WalletRules) Show(a chain.Amount, asset string) string {
+	if w.params != nil {
+		if dec, ok := w.params.Decimals(asset); ok {
+			return a.Decimal(dec) + " " + asset
+		}
+	}
+	return a.String() + " base units of " + asset
+}
+
+func mapKeys(m chain.Amounts) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
 }
 
 func onDays(h *Hours) string {
@@ -201,32 +338,17 @@ func onDays(h *Hours) string {
 	return fmt.Sprintf(" on %v", h.Weekdays)
 }
 
-// allowed finds the destination in the allowlist by script, so that two
-// spellings of one address match and lookalikes do not.
-func allowed(list []Destination, in bitcoin.Intent) (string, bool) {
-	params, err := bitcoin.ParamsFor(in.Network)
+// allowed finds the destination in the allowlist by the chain's address
+// key, so that two spellings of one address match and look-alikes do not.
+func allowed(rules *WalletRules, in chain.Intent) (string, bool) {
+	want, err := rules.chain.AddressKey(in.Network, in.Destination)
 	if err != nil {
 		return "", false
 	}
-	want, err := script(in.Destination, params)
-	if err != nil {
-		return "", false
-	}
-	for _, d := range list {
-		if got, err := script(d.Address, params); err == nil && string(got) == string(want) {
+	for _, d := range rules.Destinations {
+		if got, err := rules.chain.AddressKey(in.Network, d.Address); err == nil && got == want {
 			return d.Label, true
 		}
 	}
 	return "", false
-}
-
-func script(addr string, params *chaincfg.Params) ([]byte, error) {
-	a, err := btcutil.DecodeAddress(addr, params)
-	if err != nil {
-		return nil, err
-	}
-	if !a.IsForNet(params) {
-		return nil, fmt.Errorf("%s is not an address of %s", addr, params.Name)
-	}
-	return txscript.PayToAddrScript(a)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/policy"
-	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/policy/policytest"
 )
 
@@ -46,7 +45,7 @@ func FuzzParseBundle(f *testing.F) {
 
 		d := b.Decide(r)
 		if d.PolicyHash != b.Hash() || d.PolicyVersion != b.Version || d.Allowed != (d.Rule == "") ||
-			(d.Allowed && (d.Withdrawal == nil || d.Reason != "")) || (!d.Allowed && d.Reason == "") {
+			(d.Allowed && (d.Tx == nil || d.Reason != "")) || (!d.Allowed && d.Reason == "") {
 			t.Fatalf("inconsistent decision %+v", d)
 		}
 		if _, err := policy.AcceptGenesis(raw, nil); !errors.Is(err, policy.ErrSignatures) {
@@ -65,7 +64,7 @@ func checkBundleInvariants(t *testing.T, b *policy.Bundle, raw []byte) {
 	if !bytes.Equal(b.Raw(), raw) || b.Hash() != sha256.Sum256(raw) {
 		t.Fatal("the bundle is not its exact bytes")
 	}
-	if b.Format != policy.BundleFormat || b.Version < 1 || b.Cluster == "" {
+	if (b.Format != policy.BundleFormat && b.Format != policy.BundleFormat1) || b.Version < 1 || b.Cluster == "" {
 		t.Fatalf("format %d, version %d, cluster %q", b.Format, b.Version, b.Cluster)
 	}
 	if len(b.Officers) < 1 || len(b.Officers) > policy.MaxOfficers || b.ChangeQuorum < 1 || b.ChangeQuorum > len(b.Officers) {
@@ -95,15 +94,20 @@ func checkBundleInvariants(t *testing.T, b *policy.Bundle, raw []byte) {
 		if !strings.HasPrefix(id, "w-") || len(id) != 18 {
 			t.Fatalf("wallet id %q", id)
 		}
-		if _, err := bitcoin.ParamsFor(w.Network); err != nil {
-			t.Fatalf("wallet %s: %v", id, err)
+		c, params := w.ChainOf()
+		if c == nil || params == nil || (w.Chain != "" && c.Name() != w.Chain) || params.Network() != w.Network {
+			t.Fatalf("wallet %s: chain %q, network %q not checked", id, w.Chain, w.Network)
 		}
 		if !slices.Contains([]string{policy.RoleHot, policy.RoleWarm, policy.RoleCold}, w.Role) {
 			t.Fatalf("wallet %s: role %q", id, w.Role)
 		}
-		if w.MaxAmountSat < 1 || w.DailyCapSat < w.MaxAmountSat || w.WeeklyCapSat < w.DailyCapSat || w.WeeklyCapSat > bitcoin.MaxSatoshi ||
-			w.MaxFeeSat < 1 || w.MaxFeeSat > bitcoin.MaxSatoshi {
-			t.Fatalf("wallet %s: caps %d, %d, %d, fee %d", id, w.MaxAmountSat, w.DailyCapSat, w.WeeklyCapSat, w.MaxFeeSat)
+		if len(w.AssetLimits()) == 0 || w.FeeCap().Sign() <= 0 || w.Limits(params.FeeAsset()) == nil {
+			t.Fatalf("wallet %s: assets %v, fee cap %v", id, w.AssetLimits(), w.FeeCap())
+		}
+		for _, l := range w.AssetLimits() {
+			if _, ok := params.Decimals(l.Asset); !ok || l.MaxAmount.Sign() <= 0 || l.DailyCap.Cmp(l.MaxAmount) < 0 || l.WeeklyCap.Cmp(l.DailyCap) < 0 {
+				t.Fatalf("wallet %s: caps %+v", id, l)
+			}
 		}
 		if w.Role == policy.RoleCold && (w.AnyDestination || len(w.Destinations) == 0) {
 			t.Fatalf("cold wallet %s is not allowlisted", id)
@@ -111,15 +115,13 @@ func checkBundleInvariants(t *testing.T, b *policy.Bundle, raw []byte) {
 		if !w.AnyDestination && len(w.Destinations) == 0 {
 			t.Fatalf("wallet %s pays nobody", id)
 		}
-		if w.MaxLockTime >= bitcoin.LockTimeThreshold {
-			t.Fatalf("wallet %s: lock time %d", id, w.MaxLockTime)
-		}
 		if len(w.Originators) == 0 || len(w.Rules) > policy.MaxRules {
 			t.Fatalf("wallet %s: %d originators, %d rules", id, len(w.Originators), len(w.Rules))
 		}
-		for i, tier := range w.ApprovalTiers {
+		tiers := w.Tiers()
+		for i, tier := range tiers {
 			members := b.Groups[tier.Group]
-			if tier.MinAmountSat < 1 || (i > 0 && tier.MinAmountSat <= w.ApprovalTiers[i-1].MinAmountSat) ||
+			if tier.MinAmount.Sign() <= 0 || w.Limits(tier.Asset) == nil || (i > 0 && tier.Asset == tiers[i-1].Asset && tier.MinAmount.Cmp(tiers[i-1].MinAmount) <= 0) ||
 				tier.Approvals < 1 || tier.Approvals > len(members) {
 				t.Fatalf("wallet %s: tier %d %+v of a group of %d", id, i, tier, len(members))
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/policy/policytest"
 )
@@ -60,7 +61,7 @@ const allowedLabel = "exchange hot wallet"
 // coldWallet is the rules of a cold wallet that pays allowed only.
 func coldWallet() *policy.WalletRules {
 	return &policy.WalletRules{
-		Name: "cold storage", Network: bitcoin.Regtest, Role: policy.RoleCold,
+		Name: "cold storage", Network: string(bitcoin.Regtest), Role: policy.RoleCold,
 		Destinations: []policy.Destination{{Address: allowed, Label: allowedLabel}},
 		MaxAmountSat: 1_000_000, DailyCapSat: 2_000_000, WeeklyCapSat: 5_000_000, MaxFeeSat: 10_000,
 		Originators: []policy.Originator{policytest.Ledger.Originator()},
@@ -75,8 +76,12 @@ func hotWallet() *policy.WalletRules {
 }
 
 // testBundle is policytest's genesis bundle with w as wallet walletID.
+// testBundle is a format 1 bundle (Bitcoin, satoshis) with w, as the
+// bundles written before format 2 are: decisions under them must not
+// change.
 func testBundle(w *policy.WalletRules) policy.Bundle {
 	b := policytest.Genesis(cluster)
+	b.Format = policy.BundleFormat1
 	b.Wallets[walletID] = w
 	return b
 }
@@ -94,7 +99,7 @@ func parse(t testing.TB, b policy.Bundle) *policy.Bundle {
 
 // withdrawal builds a real PSBT of a test wallet paying dest from one coin
 // of coinValue sats.
-func withdrawal(t testing.TB, dest string, amount int64) (bitcoin.Intent, []byte, bitcoin.Key) {
+func withdrawal(t testing.TB, dest string, amount int64) (chain.Intent, []byte, chain.Key) {
 	t.Helper()
 	priv, _ := btcec.PrivKeyFromBytes([]byte("policy test wallet key, 32 bytes"))
 	key := bitcoin.Key{PublicKey: [33]byte(priv.PubKey().SerializeCompressed()), ChainCode: [32]byte{9}}
@@ -110,7 +115,7 @@ func withdrawal(t testing.TB, dest string, amount int64) (bitcoin.Intent, []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	return in, raw, key
+	return bitcoin.NeutralIntent(in), raw, bitcoin.NeutralKey(key)
 }
 
 // request is a withdrawal of amount to dest, signed by the ledger, decided
@@ -118,7 +123,7 @@ func withdrawal(t testing.TB, dest string, amount int64) (bitcoin.Intent, []byte
 func request(t testing.TB, dest string, amount int64) policy.Request {
 	t.Helper()
 	in, psbt, key := withdrawal(t, dest, amount)
-	return policy.Request{Intent: in, IntentSignature: policytest.SignIntent(t, in, policytest.Ledger), PSBT: psbt, Wallet: key, Now: tuesdayNoon}
+	return policy.Request{Intent: in, IntentSignature: policytest.SignIntent(t, in, policytest.Ledger), UnsignedTx: psbt, Wallet: key, Now: tuesdayNoon}
 }
 
 // resign has the ledger sign r's intent again, after a test changed it.
@@ -146,8 +151,8 @@ func checkDecision(t *testing.T, b *policy.Bundle, r policy.Request, d policy.De
 	if d.Reason != "" {
 		t.Fatalf("allowed with reason %q", d.Reason)
 	}
-	if d.Withdrawal == nil || d.Withdrawal.Fee <= 0 || d.Outflow != r.Intent.Amount+d.Withdrawal.Fee {
-		t.Fatalf("allowed with withdrawal %v and outflow %d", d.Withdrawal, d.Outflow)
+	if want, _ := r.Intent.Amount.Add(d.Tx.Fee); d.Tx == nil || d.Tx.Fee.Sign() <= 0 || !d.Outflow["BTC"].Equal(want) {
+		t.Fatalf("allowed with transaction %v and outflow %v", d.Tx, d.Outflow)
 	}
 	if d.Originator == "" {
 		t.Fatal("allowed without naming the originator")
@@ -225,7 +230,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "an intent on another network than the wallet's", dest: allowed, amount: 500_000,
 			req: func(t *testing.T, r *policy.Request) {
-				r.Intent.Network = bitcoin.Testnet
+				r.Intent.Network = "testnet"
 				resign(t, r)
 			},
 			rule: policy.RuleNetworkMismatch,
@@ -234,14 +239,14 @@ func TestDecide(t *testing.T) {
 			name: "a testnet wallet and a regtest intent", dest: other, amount: 500_000,
 			wallet: func(w *policy.WalletRules) {
 				*w = *hotWallet()
-				w.Network = bitcoin.Testnet
+				w.Network = "testnet"
 			},
 			rule: policy.RuleNetworkMismatch,
 		},
 		{
 			name: "the transaction is re-derived: a PSBT for another intent", dest: allowed, amount: 500_000,
 			req: func(t *testing.T, r *policy.Request) {
-				_, r.PSBT, _ = withdrawal(t, allowed, 400_000)
+				_, r.UnsignedTx, _ = withdrawal(t, allowed, 400_000)
 			},
 			rule: string(bitcoin.RuleOutputDestinationAmount),
 		},
@@ -275,7 +280,7 @@ func TestDecideIsPure(t *testing.T) {
 	b := parse(t, testBundle(coldWallet()))
 	r := request(t, allowed, 500_000)
 	d1, d2 := b.Decide(r), b.Decide(r)
-	if d1.Allowed != d2.Allowed || d1.Rule != d2.Rule || d1.Outflow != d2.Outflow || d1.Withdrawal.TxID != d2.Withdrawal.TxID {
+	if d1.Allowed != d2.Allowed || d1.Rule != d2.Rule || !d1.Outflow["BTC"].Equal(d2.Outflow["BTC"]) || d1.Tx.ID != d2.Tx.ID {
 		t.Fatalf("two decisions of one request differ: %+v, %+v", d1, d2)
 	}
 }
@@ -288,7 +293,8 @@ func TestDecideCaps(t *testing.T) {
 		if !d.Allowed {
 			t.Fatalf("%s: %s", d.Rule, d.Reason)
 		}
-		return d.Withdrawal.Fee
+		fee, _ := d.Tx.Fee.Int64()
+		return fee
 	}
 	const amount = 1_000_000
 	f := fee(t, amount)
@@ -301,12 +307,12 @@ func TestDecideCaps(t *testing.T) {
 		rule   string
 	}{
 		{name: "nothing spent", spent: policy.Velocity{}},
-		{name: "at the daily cap, fee included", spent: policy.Velocity{Day: w.DailyCapSat - outflow, Week: w.DailyCapSat - outflow}},
-		{name: "over the daily cap by the fee's last sat", spent: policy.Velocity{Day: w.DailyCapSat - outflow + 1, Week: w.DailyCapSat - outflow + 1}, rule: policy.RuleDailyCapExceeded},
-		{name: "the daily cap counts what was spent today", spent: policy.Velocity{Day: w.DailyCapSat, Week: w.DailyCapSat}, rule: policy.RuleDailyCapExceeded},
-		{name: "at the weekly cap", spent: policy.Velocity{Week: w.WeeklyCapSat - outflow}},
-		{name: "over the weekly cap", spent: policy.Velocity{Week: w.WeeklyCapSat - outflow + 1}, rule: policy.RuleWeeklyCapExceeded},
-		{name: "the daily cap is checked first", spent: policy.Velocity{Day: w.DailyCapSat, Week: w.WeeklyCapSat}, rule: policy.RuleDailyCapExceeded},
+		{name: "at the daily cap, fee included", spent: vel(w.DailyCapSat-outflow, w.DailyCapSat-outflow)},
+		{name: "over the daily cap by the fee's last sat", spent: vel(w.DailyCapSat-outflow+1, w.DailyCapSat-outflow+1), rule: policy.RuleDailyCapExceeded},
+		{name: "the daily cap counts what was spent today", spent: vel(w.DailyCapSat, w.DailyCapSat), rule: policy.RuleDailyCapExceeded},
+		{name: "at the weekly cap", spent: vel(w.WeeklyCapSat - outflow)},
+		{name: "over the weekly cap", spent: vel(w.WeeklyCapSat - outflow + 1), rule: policy.RuleWeeklyCapExceeded},
+		{name: "the daily cap is checked first", spent: vel(w.DailyCapSat, w.WeeklyCapSat), rule: policy.RuleDailyCapExceeded},
 		{name: "the fee cap comes from policy: at it", wallet: func(w *policy.WalletRules) { w.MaxFeeSat = f }},
 		{name: "the fee cap comes from policy: below the fee", wallet: func(w *policy.WalletRules) { w.MaxFeeSat = f - 1 }, rule: string(bitcoin.RuleFeeOverPolicy)},
 	}
@@ -325,8 +331,8 @@ func TestDecideCaps(t *testing.T) {
 				label = "" // refused before the destination is looked up
 			}
 			checkDecision(t, b, r, d, tc.rule, label)
-			if d.Allowed && d.Outflow != outflow {
-				t.Fatalf("outflow %d, want %d", d.Outflow, outflow)
+			if d.Allowed && !d.Outflow["BTC"].Equal(chain.AmountOf(uint64(outflow))) {
+				t.Fatalf("outflow %v, want %d", d.Outflow, outflow)
 			}
 		})
 	}
@@ -357,7 +363,7 @@ func TestDecideIntentSignature(t *testing.T) {
 			name: "amount altered after signing",
 			req: func(t *testing.T, r *policy.Request) {
 				signed := r.Intent
-				signed.Amount = 100_000
+				signed.Amount = chain.AmountOf(100_000)
 				r.IntentSignature = policytest.SignIntent(t, signed, policytest.Ledger)
 			},
 			rule: policy.RuleIntentSignature,
@@ -415,7 +421,7 @@ func TestDecideIntentSignature(t *testing.T) {
 			if d.Originator != tc.originator {
 				t.Fatalf("originator %q, want %q", d.Originator, tc.originator)
 			}
-			if !d.Allowed && d.Withdrawal != nil {
+			if !d.Allowed && d.Tx != nil {
 				t.Fatal("an intent refused for its signature was re-derived")
 			}
 		})
@@ -511,7 +517,8 @@ func TestDecideApprovalTier(t *testing.T) {
 		switch {
 		case tc.tier < 0 && d.Approval != nil:
 			t.Errorf("%d sat: wants approval %+v, want none", tc.amount, *d.Approval)
-		case tc.tier >= 0 && (d.Approval == nil || *d.Approval != tiers[tc.tier]):
+		case tc.tier >= 0 && (d.Approval == nil || d.Approval.MinAmountSat != tiers[tc.tier].MinAmountSat || d.Approval.Asset != "BTC" ||
+			!d.Approval.MinAmount.Equal(chain.AmountOf(uint64(tiers[tc.tier].MinAmountSat))) || d.Approval.Approvals != tiers[tc.tier].Approvals || d.Approval.Group != tiers[tc.tier].Group):
 			t.Errorf("%d sat: wants approval %v, want %+v", tc.amount, d.Approval, tiers[tc.tier])
 		}
 	}
@@ -583,4 +590,14 @@ func TestDecideWithoutBundle(t *testing.T) {
 			t.Errorf("%s: got allowed=%t rule=%q", name, d.Allowed, d.Rule)
 		}
 	}
+}
+
+// vel is a Velocity in satoshis: vel(day, week), or vel(week) for the week alone.
+
+func vel(v ...int64) policy.Velocity {
+	btc := func(x int64) chain.Amounts { return chain.Amounts{"BTC": chain.AmountOf(uint64(x))} }
+	if len(v) == 1 {
+		return policy.Velocity{Week: btc(v[0])}
+	}
+	return policy.Velocity{Day: btc(v[0]), Week: btc(v[1])}
 }

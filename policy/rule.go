@@ -15,7 +15,7 @@ import (
 //
 // ruleVariables are what a rule may read about a withdrawal:
 //
-//	amount_sat         int     what the destination receives
+//	amount_sat         int     what the destination receives (Bitcoin)
 //	fee_sat            int     the transaction's fee
 //	outflow_sat        int     amount plus fee
 //	destination        string  the destination address
@@ -32,6 +32,14 @@ import (
 //	weekday            string  day of the decision, UTC, "mon" to "sun"
 //	requested_by       string  the requesting officer, "" if none
 //	originator         string  the originating system that signed the intent
+//	chain              string  "bitcoin", "ethereum"
+//	asset              string  "BTC", "ETH", a token symbol
+//	amount             string  the amount in base units, in decimal
+//
+// Bitcoin withdrawals also set amount_sat, fee_sat, outflow_sat, inputs,
+// change_sat, spent_24h_sat and spent_7d_sat; Ethereum ones nonce,
+// gas_limit, chain_id, safe and token_contract. A rule that reads a
+// variable its chain does not set cannot be evaluated, and refuses.
 //
 // Example: `destination_label != "" || amount_sat <= 10000000`.
 var ruleVariables = map[string]*cel.Type{
@@ -42,6 +50,9 @@ var ruleVariables = map[string]*cel.Type{
 	"spent_24h_sat": cel.IntType, "spent_7d_sat": cel.IntType,
 	"hour": cel.IntType, "weekday": cel.StringType,
 	"requested_by": cel.StringType, "originator": cel.StringType,
+	"chain": cel.StringType, "asset": cel.StringType, "amount": cel.StringType,
+	"nonce": cel.IntType, "gas_limit": cel.IntType, "chain_id": cel.IntType,
+	"safe": cel.BoolType, "token_contract": cel.StringType,
 }
 
 // Rule limits.

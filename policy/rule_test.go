@@ -18,14 +18,14 @@ func TestRuleVariables(t *testing.T) {
 	r := request(t, allowed, amount)
 	r.Intent.RequestedBy = "alice"
 	resign(t, &r)
-	r.Spent = policy.Velocity{Day: 123, Week: 4567}
+	r.Spent = vel(123, 4567)
 	// Hour and weekday are of UTC: in this zone it is Monday, 23:00.
 	r.Now = tuesdayNoon.In(time.FixedZone("UTC-13", -13*3600))
 	d := b.Decide(r)
 	if !d.Allowed {
 		t.Fatalf("%s: %s", d.Rule, d.Reason)
 	}
-	fee := d.Withdrawal.Fee
+	fee, _ := d.Tx.Fee.Int64()
 	vars := map[string]string{
 		"amount_sat":        fmt.Sprintf("amount_sat == %d", amount),
 		"fee_sat":           fmt.Sprintf("fee_sat == %d", fee),

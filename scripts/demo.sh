@@ -24,6 +24,21 @@
 # while the demo goes on, so a later run usually finds one ready. The run's
 # files (funding.hex, withdrawal.psbt, signed.hex, each node's bbolt file,
 # logs) go to demo-out/.
+#
+# --- Ethereum (begin: header) ---
+# Then, on the same cluster, Ethereum on Sepolia (no chain is reached: the
+# nodes see none). Two more wallets, an account and an owner of a Safe
+# (v1.3.0), are made by distributed key generation on the cluster's first
+# run, in the background while the Bitcoin part goes on, since each waits
+# for a new pre-parameter set on every node; later runs reuse them, and
+# their nonces go on from the last run's. Officers alice and bob sign one
+# policy version with both wallets' rules (Sepolia, the token USDC, the
+# Safe). The cluster signs an ETH and a USDC transfer at the account's next
+# two nonces and the Safe owner's signature of a SafeTx; it refuses the
+# Bybit SafeTx (the same transfer as a DELEGATECALL: safe.operation) and a
+# USDC approve() the ledger thinks is a transfer (data.selector). The
+# signed transactions and the owner signature go to demo-out/eth/.
+# --- Ethereum (end: header) ---
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -104,6 +119,37 @@ say "creating a wallet: a distributed key generation among the three nodes"
 wallet=$(sed -n 's/^ *"wallet_id": *"\([^"]*\)".*/\1/p' "$OUT/wallet.json")
 [[ -n $wallet ]] || die "no wallet id in $OUT/wallet.json"
 "$ctl" wallet show "$wallet" "${c[@]}"
+
+# --- Ethereum (begin: its wallets) ---
+# The Ethereum wallets are made once per cluster; their ids stay in
+# $ETH_WALLETS. A key generation takes a pre-parameter set on every node and
+# a node makes one in tens of seconds, so the two of the first run run in
+# the background, each waiting for its sets, while the Bitcoin part goes on.
+ETH_OUT=$OUT/eth
+ETH_WALLETS=$CACHE/eth-wallets
+mkdir -p "$ETH_OUT"
+eth_account="" eth_owner="" eth_keygen=""
+if [[ -f $ETH_WALLETS ]]; then
+	eth_account=$(sed -n 's/^account=//p' "$ETH_WALLETS")
+	eth_owner=$(sed -n 's/^safe_owner=//p' "$ETH_WALLETS")
+	for w in "$eth_account" "$eth_owner"; do
+		if [[ -z $w ]] || ! "$ctl" wallet show "$w" "${c[@]}" >/dev/null 2>&1; then
+			eth_account="" eth_owner=""
+		fi
+	done
+fi
+if [[ -z $eth_account ]]; then
+	say "Ethereum: two wallets, an account and a Safe owner, by key generation in the background (each waits for new pre-parameters on every node)"
+	(
+		"$ctl" wallet create "${c[@]}" -label demo-eth-account -json >"$ETH_OUT/wallet-account.json" 2>"$ETH_OUT/wallet-account.log"
+		"$ctl" wallet create "${c[@]}" -label demo-eth-safe-owner -json >"$ETH_OUT/wallet-safe-owner.json" 2>"$ETH_OUT/wallet-safe-owner.log"
+	) &
+	eth_keygen=$!
+	trap 'kill "$eth_keygen" 2>/dev/null || true; stop_cluster' EXIT
+else
+	say "Ethereum: reusing this cluster's wallets $eth_account (an account) and $eth_owner (a Safe owner)"
+fi
+# --- Ethereum (end: its wallets) ---
 
 say "deriving the deposit address m/0/0 on every node"
 deposit=""
@@ -199,6 +245,125 @@ expect_refusal withdrawal.id_reused id-reused -intent "$OUT/reused-intent.json" 
 say "the withdrawals as node-1 knows them"
 "$ctl" withdraw list "${c[@]}" -wallet "$wallet"
 
+# --- Ethereum (begin: withdrawals) ---
+# Sepolia addresses: the exchange's cold storage, the one destination the
+# policy allows; USDC's contract, a name in the policy's token registry
+# here; and the Safe the second wallet's key is an owner of.
+ETH_NET=sepolia
+ETH_DEST=0x52908400098527886E0F7030069857D2E4169EE7
+ETH_USDC=0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238
+ETH_SAFE=0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe
+if [[ -n $eth_keygen ]]; then
+	say "Ethereum: waiting for the two wallets' key generations"
+	if ! wait "$eth_keygen"; then
+		tail -n 5 "$ETH_OUT"/wallet-*.log >&2
+		die "an Ethereum wallet's key generation failed; its progress is in $ETH_OUT/wallet-*.log"
+	fi
+	trap stop_cluster EXIT
+	grep -h '^\[' "$ETH_OUT"/wallet-*.log | tail -n 2
+	eth_account=$(sed -n 's/^ *"wallet_id": *"\([^"]*\)".*/\1/p' "$ETH_OUT/wallet-account.json")
+	eth_owner=$(sed -n 's/^ *"wallet_id": *"\([^"]*\)".*/\1/p' "$ETH_OUT/wallet-safe-owner.json")
+	[[ -n $eth_account && -n $eth_owner ]] || die "no wallet ids in $ETH_OUT/wallet-*.json"
+	printf 'account=%s\nsafe_owner=%s\n' "$eth_account" "$eth_owner" >"$ETH_WALLETS"
+fi
+
+say "Ethereum: the account's address m/0/0 on $ETH_NET (EIP-55), on every node, and the Safe owner's"
+eth_address=""
+for node in "${NODES[@]}"; do
+	got=$("$ctl" address "${c[@]}" -node "$node" -chain ethereum -network "$ETH_NET" -wallet "$eth_account" -index 0 -json |
+		sed -n 's/^ *"address": *"\([^"]*\)".*/\1/p')
+	printf '  %-8s %s\n' "$node" "$got"
+	if [[ -z $eth_address ]]; then
+		eth_address=$got
+	elif [[ $got != "$eth_address" ]]; then
+		die "$node derives $got, node-1 $eth_address: the nodes disagree"
+	fi
+done
+echo "$eth_address" >"$ETH_OUT/address.txt"
+"$ctl" address "${c[@]}" -chain ethereum -network "$ETH_NET" -wallet "$eth_owner" -index 0 -json |
+	sed -n 's/^ *"address": *"\([^"]*\)".*/\1/p' >"$ETH_OUT/safe-owner-address.txt"
+printf '  %-8s %s (owner of Safe %s)\n' "owner" "$(cat "$ETH_OUT/safe-owner-address.txt")" "$ETH_SAFE"
+
+say "Ethereum: drafting one policy version with both wallets' rules: cold storage only, ETH and USDC, USDC from 100 needs 2 treasury approvals; the owner's Safe v1.3.0"
+eth_policy=$ETH_OUT/policy-eth.json
+"$ctl" policy propose "${c[@]}" -wallet "$eth_account" -chain ethereum -network "$ETH_NET" -name "demo eth account" -wallet-role hot \
+	-to "$ETH_DEST" -label "exchange cold storage" -token "USDC=$ETH_USDC:6" -first-nonce 0 -max-gas-limit 100000 \
+	-cap ETH=5000000000000000000:100000000000000000000:500000000000000000000 -cap USDC=1000000000:20000000000:100000000000 \
+	-max-fee 10000000000000000 -tier USDC=100000000:2:treasury -originator "ledger=$LAB/ledger.key.pub" -o "$eth_policy" >"$ETH_OUT/policy-propose.txt"
+"$ctl" policy propose "${c[@]}" -amend "$eth_policy" -wallet "$eth_owner" -chain ethereum -network "$ETH_NET" -name "demo safe owner" -wallet-role hot \
+	-to "$ETH_DEST" -label "exchange cold storage" -safe "$ETH_SAFE" -safe-version 1.3.0 -safe-first-nonce 0 -max-safe-tx-gas 50000 \
+	-cap ETH=5000000000000000000:100000000000000000000:500000000000000000000 -max-fee 10000000000000000 \
+	-originator "ledger=$LAB/ledger.key.pub" -o "$eth_policy" | tee -a "$ETH_OUT/policy-propose.txt"
+as_officer alice policy sign -yes "$eth_policy" | tee "$ETH_OUT/policy-sign-alice.txt"
+as_officer bob policy sign -yes "$eth_policy" >"$ETH_OUT/policy-sign-bob.txt"
+tail -n 2 "$ETH_OUT/policy-sign-bob.txt"
+as_officer alice policy submit -yes "$eth_policy"
+
+# eth_next_nonce WALLET: the next nonce of the wallet's account (or Safe)
+# that no withdrawal holds, as node-1 knows it: one past the highest a
+# signed one holds, and the policy's first nonce, 0, if none does.
+eth_next_nonce() {
+	"$ctl" withdraw list "${c[@]}" -wallet "$1" -limit 1000 -json |
+		awk '/"status":/ { s = $2 } /"nonce": [0-9]+/ { n = $2 + 0; if (s ~ /"SIGNED"/ && n + 1 > nx) nx = n + 1 } END { print nx + 0 }'
+}
+nonce=$(eth_next_nonce "$eth_account")
+safe_nonce=$(eth_next_nonce "$eth_owner")
+eth_ledger=(-originator-key "$LAB/ledger.key")
+# eth_build ID ARGS...: builds an Ethereum withdrawal into $ETH_OUT/ID.tx and ID.intent.json.
+eth_build() {
+	local wid=$1
+	shift
+	"$ctl" withdraw build "${c[@]}" -chain ethereum -id "$wid" -to "$ETH_DEST" -fee-cap 5000000000000000 \
+		-out "$ETH_OUT/$wid.tx" -intent-out "$ETH_OUT/$wid.intent.json" "$@"
+}
+# eth_hex FILE: a file's bytes in hex, on one line.
+eth_hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+
+eth_id="$id-eth"
+say "Ethereum: $eth_id, 0.25 ETH from the account at nonce $nonce (EIP-1559, at most 30 gwei a gas), signed by the ledger"
+eth_build "$eth_id" -wallet "$eth_account" -amount 250000000000000000 -nonce "$nonce" -max-fee-per-gas 30000000000
+"$ctl" withdraw submit "${c[@]}" -intent "$ETH_OUT/$eth_id.intent.json" -tx "$ETH_OUT/$eth_id.tx" -follow "${eth_ledger[@]}" \
+	-signed-out "$ETH_OUT/$eth_id.signed.hex" -yes | tee "$ETH_OUT/$eth_id.txt"
+grep -q '^  tx hash  *0x[0-9a-f]\{64\}$' "$ETH_OUT/$eth_id.txt" || die "no tx hash for $eth_id"
+
+usdc_id="$id-usdc"
+say "Ethereum: $usdc_id, 25 USDC (ERC-20 transfer) at nonce $((nonce + 1))"
+eth_build "$usdc_id" -wallet "$eth_account" -asset USDC -amount 25000000 -nonce "$((nonce + 1))" -max-fee-per-gas 30000000000 >/dev/null
+"$ctl" withdraw submit "${c[@]}" -intent "$ETH_OUT/$usdc_id.intent.json" -tx "$ETH_OUT/$usdc_id.tx" -follow "${eth_ledger[@]}" \
+	-signed-out "$ETH_OUT/$usdc_id.signed.hex" -yes | tee "$ETH_OUT/$usdc_id.txt"
+
+safe_id="$id-safe"
+say "Ethereum: $safe_id, 0.5 ETH out of Safe $ETH_SAFE at Safe nonce $safe_nonce: the nodes compute the SafeTx hash and sign it as the owner"
+eth_build "$safe_id" -wallet "$eth_owner" -amount 500000000000000000 -nonce "$safe_nonce"
+"$ctl" withdraw submit "${c[@]}" -intent "$ETH_OUT/$safe_id.intent.json" -tx "$ETH_OUT/$safe_id.tx" -follow "${eth_ledger[@]}" \
+	-signed-out "$ETH_OUT/$safe_id.safe-signature.hex" -yes | tee "$ETH_OUT/$safe_id.txt"
+
+bybit_id="$id-bybit"
+say "Bybit (2025): the Safe's next transfer, its operation swapped for 1, DELEGATECALL, which runs the target's code as the Safe"
+eth_build "$bybit_id" -wallet "$eth_owner" -amount 500000000000000000 -nonce "$((safe_nonce + 1))" >/dev/null
+# In the SafeTx's RLP, after "to" and the value (0.5 ETH, 8 bytes) come the
+# data (empty: 80) and the operation (0: 80).
+call="94$(tr 'A-F' 'a-f' <<<"${ETH_DEST#0x}")88$(printf '%016x' 500000000000000000)80"
+tx=$(eth_hex "$ETH_OUT/$bybit_id.tx")
+[[ $tx == *"${call}80"* ]] || die "the SafeTx of $bybit_id does not read as expected"
+echo "${tx/${call}80/${call}01}" >"$ETH_OUT/$bybit_id.delegatecall.hex"
+expect_refusal safe.operation eth-bybit -intent "$ETH_OUT/$bybit_id.intent.json" -tx "$ETH_OUT/$bybit_id.delegatecall.hex" "${eth_ledger[@]}"
+mv "$OUT/refusal-eth-bybit.txt" "$ETH_OUT/refusal-bybit.txt"
+
+approve_id="$id-approve"
+say "Radiant Capital (2024): a USDC transfer the ledger signed, its calldata's selector swapped for approve(), at nonce $((nonce + 2))"
+eth_build "$approve_id" -wallet "$eth_account" -asset USDC -amount 25000000 -nonce "$((nonce + 2))" -max-fee-per-gas 30000000000 >/dev/null
+tx=$(eth_hex "$ETH_OUT/$approve_id.tx")
+[[ $tx == *a9059cbb000000000000000000000000* ]] || die "the transaction of $approve_id has no transfer calldata"
+echo "${tx/a9059cbb000000000000000000000000/095ea7b3000000000000000000000000}" >"$ETH_OUT/$approve_id.approve.hex"
+expect_refusal data.selector eth-approve -intent "$ETH_OUT/$approve_id.intent.json" -tx "$ETH_OUT/$approve_id.approve.hex" "${eth_ledger[@]}"
+mv "$OUT/refusal-eth-approve.txt" "$ETH_OUT/refusal-approve.txt"
+
+say "the Ethereum withdrawals as node-1 knows them"
+"$ctl" withdraw list "${c[@]}" -wallet "$eth_account" -limit 5
+"$ctl" withdraw list "${c[@]}" -wallet "$eth_owner" -limit 3
+# --- Ethereum (end: withdrawals) ---
+
 # The nodes have been generating the next set since the key generation took
 # theirs. Give them until the run's end budget to finish it, so that the
 # next run starts at once; a set not finished is lost when the cluster stops.
@@ -243,6 +408,16 @@ printf '  %-25s %s\n' \
 	"node-{1,2,3}.db" "each node's bbolt file: wallet, withdrawals, audit log" \
 	"audit-*" "the auditor's verify, cross-check, replay and report (report.html)" \
 	"cluster.log" "the nodes' logs"
+# --- Ethereum (begin: files) ---
+printf '  %-25s %s\n' \
+	"eth/address.txt" "the Ethereum account's address, m/0/0 on $ETH_NET: $eth_address" \
+	"eth/policy-eth.json(.sigs)" "the policy version with both Ethereum wallets, signed by alice and bob" \
+	"eth/$eth_id.signed.hex" "0.25 ETH: the signed EIP-1559 transaction (EIP-2718 bytes, hex)" \
+	"eth/$usdc_id.signed.hex" "25 USDC: the signed ERC-20 transfer" \
+	"eth/$safe_id.safe-signature.hex" "0.5 ETH from Safe $ETH_SAFE: the owner's 65-byte signature" \
+	"eth/*.tx, eth/*.intent.json" "each withdrawal's unsigned transaction (raw) and intent" \
+	"eth/refusal-*.txt" "the Bybit SafeTx (safe.operation) and the approve() (data.selector), refused"
+# --- Ethereum (end: files) ---
 cat <<EOF
 
 Run it yourself:

@@ -60,7 +60,7 @@ func TestAccessAndBadInput(t *testing.T) {
 			return err
 		}, codes.PermissionDenied, "role node may not call /countersign.v1.WalletService/CreateWallet"},
 		{"an officer cannot derive addresses", func() error {
-			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleOfficer)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: w.WalletId, Network: pb.Network_NETWORK_BITCOIN_MAINNET})
+			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleOfficer)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: w.WalletId, Chain: "bitcoin", Network: "mainnet"})
 			return err
 		}, codes.PermissionDenied, "role officer"},
 		{"an auditor cannot create wallets", func() error {
@@ -79,15 +79,19 @@ func TestAccessAndBadInput(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, `wallet_id "../etc"`},
 		{"an unknown wallet", func() error {
-			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleBackend)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: "w-0000000000000000", Network: pb.Network_NETWORK_BITCOIN_MAINNET})
+			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleBackend)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: "w-0000000000000000", Chain: "bitcoin", Network: "mainnet"})
 			return err
 		}, codes.NotFound, "wallet w-0000000000000000"},
+		{"no chain", func() error {
+			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleBackend)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: w.WalletId, Network: "mainnet"})
+			return err
+		}, codes.InvalidArgument, "chain"},
 		{"no network", func() error {
-			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleBackend)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: w.WalletId})
+			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleBackend)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: w.WalletId, Chain: "bitcoin"})
 			return err
 		}, codes.InvalidArgument, "network"},
 		{"a hardened index", func() error {
-			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleBackend)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: w.WalletId, Network: pb.Network_NETWORK_BITCOIN_MAINNET, Index: 1 << 31})
+			_, err := pb.NewWalletServiceClient(c.dial("node-1", pki.RoleBackend)).DeriveAddress(ctx, &pb.DeriveAddressRequest{WalletId: w.WalletId, Chain: "bitcoin", Network: "mainnet", Index: 1 << 31})
 			return err
 		}, codes.InvalidArgument, "index 2147483648"},
 		{"a label too long", func() error {

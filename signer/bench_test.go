@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
+	"github.com/countersign/countersign/policy/ethereum"
+	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -20,6 +24,13 @@ import (
 // importFixtureWallet installs the test-only 2-of-3 fixture wallet
 // (testdata/keygen-2of3) on nodes node-1..node-3, sealed like a real one.
 func (c *testCluster) importFixtureWallet(t testing.TB) string {
+	t.Helper()
+	return c.importFixtureWalletAs(t, "w-f1f1f1f1f1f1f1f1")
+}
+
+// importFixtureWalletAs installs the fixture wallet's key under wallet id
+// id: tests that need two wallets share the one key.
+func (c *testCluster) importFixtureWalletAs(t testing.TB, id string) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "keygen-2of3", "wallet.json"))
 	if err != nil {
@@ -35,7 +46,6 @@ func (c *testCluster) importFixtureWallet(t testing.TB) string {
 	}
 	pub, _ := hex.DecodeString(f.PublicKey)
 	cc, _ := hex.DecodeString(f.ChainCode)
-	const id = "w-f1f1f1f1f1f1f1f1"
 	for _, node := range []string{"node-1", "node-2", "node-3"} {
 		n := c.nodes[node].node
 		share, err := os.ReadFile(filepath.Join("testdata", "keygen-2of3", node+".json"))
@@ -98,12 +108,45 @@ func forcePending(t *testing.T, st *store.Store, w *store.Wallet) {
 // node, a signing session where each member re-derives again, finalization
 // through btcd's script engine, and the watch stream seeing it signed.
 // Compare with package mpc's BenchmarkSignDigests/raw-N.
+//
+// BenchmarkWithdrawal/eth is a whole Ethereum withdrawal the same way: an
+// EIP-1559 ETH transfer at the account's next nonce, the signed
+// transaction's sender recovered before release. Compare with
+// BenchmarkSignDigests/raw-1.
 func BenchmarkWithdrawal(b *testing.B) {
 	c := newTestCluster(b, 3, 2)
 	wid := c.importFixtureWallet(b)
+	c.importFixtureWalletAs(b, ethWallet)
 	rules := coldRules()
-	rules.MaxAmountSat, rules.DailyCapSat, rules.WeeklyCapSat = 1e15, 2e15, 2e15
-	c.writePolicy(b, wid, rules)
+	rules.Assets = btcLimits(1e15, 2e15, 2e15)
+	eth := ethRules(b, false)
+	eth.Assets[0].DailyCap, eth.Assets[0].WeeklyCap = chain.MustAmount("1000000000000000000000"), chain.MustAmount("1000000000000000000000")
+	raw := c.nextPolicy(b, func(bn *policy.Bundle) { bn.Wallets[wid], bn.Wallets[ethWallet] = &rules, &eth })
+	sigs := policytest.SignBundle(b, raw, policytest.Alice, policytest.Bob)
+	for _, id := range c.ids {
+		if _, err := c.submitPolicy(id, raw, sigs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bundle, err := policy.ParseBundle(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, ep := bundle.Wallets[ethWallet].ChainOf()
+	b.Run("eth", func(b *testing.B) {
+		nonce := uint64(0)
+		for b.Loop() {
+			in := ethIntent(fmt.Sprintf("bench-eth-%d-%s", nonce, randomHex(4)), ethWallet, "ETH", ethDest, chain.AmountOf(1_000_000_000_000_000))
+			unsigned := ethTransfer(b, ep.(*ethereum.Params), in, nonce, 30_000_000_000)
+			nonce++
+			if _, err := c.submitNeutral("node-1", in, unsigned, policytest.SignIntent(b, in, policytest.Ledger)); err != nil {
+				b.Fatal(err)
+			}
+			if w := c.await(b, "node-1", in.WithdrawalID); w.Status != pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED {
+				b.Fatalf("%v: %s", w.Status, w.Reason)
+			}
+		}
+	})
 	root, _ := c.nodes["node-1"].node.WalletRoot(wid)
 	for _, n := range []int{1, 3} {
 		amounts := map[string]int64{}

@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -36,7 +37,7 @@ func (c *testCluster) selfTest(t *testing.T, coordinator, walletID string, commi
 	}
 	root, _ := c.nodes[coordinator].node.WalletRoot(walletID)
 	child, _ := root.Derive(path)
-	if child.PublicKey != signed.Digests[0].Child.PublicKey {
+	if !bytes.Equal(child.PublicKey[:], signed.Items[0].PublicKey) {
 		t.Fatal("signed under another key than the derived one")
 	}
 	pub, err := btcec.ParsePubKey(child.PublicKey[:])
@@ -46,7 +47,7 @@ func (c *testCluster) selfTest(t *testing.T, coordinator, walletID string, commi
 	var r, s btcec.ModNScalar
 	r.SetByteSlice(signed.Signatures[0][:32])
 	s.SetByteSlice(signed.Signatures[0][32:])
-	if !btcecdsa.NewSignature(&r, &s).Verify(signed.Digests[0].Hash[:], pub) {
+	if !btcecdsa.NewSignature(&r, &s).Verify(signed.Items[0].Message, pub) {
 		t.Fatal("signature does not verify with btcec")
 	}
 }
@@ -78,16 +79,16 @@ func TestCluster2of3(t *testing.T) {
 		}
 		xpub := hdkeychain.NewExtendedKey(chaincfg.MainNetParams.HDPublicKeyID[:], root.PublicKey[:], root.ChainCode[:], []byte{0, 0, 0, 0}, 0, 0, false)
 		for _, tc := range []struct {
-			network pb.Network
+			network string
 			params  *chaincfg.Params
 			change  bool
 			index   uint32
 		}{
-			{pb.Network_NETWORK_BITCOIN_MAINNET, &chaincfg.MainNetParams, false, 0},
-			{pb.Network_NETWORK_BITCOIN_MAINNET, &chaincfg.MainNetParams, true, 7},
-			{pb.Network_NETWORK_BITCOIN_TESTNET, &chaincfg.TestNet3Params, false, 1 << 20},
-			{pb.Network_NETWORK_BITCOIN_SIGNET, &chaincfg.SigNetParams, false, 3},
-			{pb.Network_NETWORK_BITCOIN_REGTEST, &chaincfg.RegressionNetParams, true, 2147483647},
+			{"mainnet", &chaincfg.MainNetParams, false, 0},
+			{"mainnet", &chaincfg.MainNetParams, true, 7},
+			{"testnet", &chaincfg.TestNet3Params, false, 1 << 20},
+			{"signet", &chaincfg.SigNetParams, false, 3},
+			{"regtest", &chaincfg.RegressionNetParams, true, 2147483647},
 		} {
 			branch := uint32(0)
 			if tc.change {
@@ -110,7 +111,7 @@ func TestCluster2of3(t *testing.T) {
 			}
 			for _, id := range c.ids {
 				got, err := pb.NewWalletServiceClient(c.dial(id, pki.RoleBackend)).DeriveAddress(context.Background(),
-					&pb.DeriveAddressRequest{WalletId: w.WalletId, Network: tc.network, Change: tc.change, Index: tc.index})
+					&pb.DeriveAddressRequest{WalletId: w.WalletId, Chain: "bitcoin", Network: tc.network, Change: tc.change, Index: tc.index})
 				if err != nil {
 					t.Fatal(err)
 				}

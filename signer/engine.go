@@ -1,13 +1,15 @@
 package signer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"slices"
 
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/bip32"
+	"github.com/countersign/countersign/policy/chain"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/mpc"
 	"github.com/countersign/countersign/signer/store"
@@ -18,15 +20,8 @@ import (
 // derived itself.
 type Signed struct {
 	SessionID  string
-	Digests    []derived
+	Items      []chain.SignItem
 	Signatures [][64]byte
-}
-
-// derived is one digest a request signs and the wallet child key that
-// signs it.
-type derived struct {
-	Hash  [32]byte
-	Child bitcoin.Child
 }
 
 // Sign runs a signing session for req with a committee (sorted node ids,
@@ -51,7 +46,7 @@ func (n *Node) Sign(ctx context.Context, walletID string, req *pb.SigningRequest
 			return nil, fmt.Errorf("%w: %s finished with other signatures", errAborted, id)
 		}
 	}
-	out := &Signed{SessionID: local.key(), Digests: local.digests}
+	out := &Signed{SessionID: local.key(), Items: local.items}
 	for _, s := range mine.Signatures {
 		out.Signatures = append(out.Signatures, [64]byte(s))
 	}
@@ -73,11 +68,11 @@ func (n *Node) prepareSigning(s *session, p *pb.SigningParams) error {
 	if len(s.members) < w.Threshold {
 		return invalid("committee of %d; wallet %s needs %d signers", len(s.members), w.ID, w.Threshold)
 	}
-	digests, withdrawalID, err := n.requestDigests(w, p.Request, s.coordinator)
+	items, withdrawalID, err := n.requestItems(w, p.Request, s.coordinator)
 	if err != nil {
 		return err
 	}
-	s.digests = digests
+	s.items = items
 	sealed, err := n.store.SealedShare(w.ID)
 	if err != nil {
 		return err
@@ -90,13 +85,17 @@ func (n *Node) prepareSigning(s *session, p *pb.SigningParams) error {
 	if err != nil {
 		return err
 	}
-	sg, err := mpc.NewSigning(n.id, s.members, share, w.Threshold, mpcDigests(digests))
+	digests, err := mpcDigests(items)
 	if err != nil {
 		return err
 	}
-	for i, d := range digests {
-		if sg.ChildKey(i) != d.Child.PublicKey {
-			return fmt.Errorf("signer: tss-lib derived another child key than BIP32 for %s", d.Child.Path)
+	sg, err := mpc.NewSigning(n.id, s.members, share, w.Threshold, digests)
+	if err != nil {
+		return err
+	}
+	for i, it := range items {
+		if child := sg.ChildKey(i); !bytes.Equal(child[:], it.PublicKey) {
+			return fmt.Errorf("signer: tss-lib derived another child key than BIP32 for %s", it.Path)
 		}
 	}
 	s.purpose = purposeOf(p.Request)
@@ -130,45 +129,51 @@ func purposeOf(req *pb.SigningRequest) string {
 	return "unknown"
 }
 
-// signingDigests derives what a signing request signs. Every member runs it
+// signingItems derives what a signing request signs. Every member runs it
 // on the request; no digest ever travels.
-func signingDigests(walletID string, root bitcoin.Key, req *pb.SigningRequest) ([]derived, error) {
+func signingItems(walletID string, root bip32.Key, req *pb.SigningRequest) ([]chain.SignItem, error) {
 	switch k := req.GetKind().(type) {
 	case *pb.SigningRequest_SelfTest:
 		if len(k.SelfTest.Challenge) != 32 {
 			return nil, invalid("self_test.challenge must be 32 bytes")
 		}
-		child, err := root.Derive(bitcoin.Path(k.SelfTest.Path))
+		child, err := root.Derive(bip32.Path(k.SelfTest.Path))
 		if err != nil {
 			return nil, err
 		}
-		return []derived{{selfTestDigest(walletID, child.Path, k.SelfTest.Challenge), child}}, nil
+		digest := selfTestDigest(walletID, child.Path, k.SelfTest.Challenge)
+		return []chain.SignItem{{Message: digest[:], Path: child.Path, Tweak: child.Tweak, PublicKey: child.PublicKey[:]}}, nil
 	default:
 		return nil, invalid("request: unknown kind")
 	}
 }
 
-// requestDigests derives what a signing request signs, on this node.
-func (n *Node) requestDigests(w *store.Wallet, req *pb.SigningRequest, coordinator string) ([]derived, string, error) {
+// requestItems derives what a signing request signs, on this node.
+func (n *Node) requestItems(w *store.Wallet, req *pb.SigningRequest, coordinator string) ([]chain.SignItem, string, error) {
 	if wr := req.GetWithdrawal(); wr != nil {
-		return n.withdrawalDigests(w, wr, coordinator)
+		return n.withdrawalItems(w, wr, coordinator)
 	}
-	d, err := signingDigests(w.ID, walletKey(w), req)
+	d, err := signingItems(w.ID, walletRoot(w), req)
 	return d, "", err
 }
 
-func mpcDigests(ds []derived) []mpc.Digest {
-	out := make([]mpc.Digest, len(ds))
-	for i, d := range ds {
-		out[i] = mpc.Digest{Hash: d.Hash, Tweak: d.Child.Tweak}
+// mpcDigests are the items as tss-lib's ECDSA signing takes them: 32-byte
+// digests and the tweaks to their child keys.
+func mpcDigests(items []chain.SignItem) ([]mpc.Digest, error) {
+	out := make([]mpc.Digest, len(items))
+	for i, it := range items {
+		if len(it.Message) != 32 {
+			return nil, fmt.Errorf("signer: item %d is a %d-byte message; ECDSA signs 32-byte digests", i, len(it.Message))
+		}
+		out[i] = mpc.Digest{Hash: [32]byte(it.Message), Tweak: it.Tweak}
 	}
-	return out
+	return out, nil
 }
 
 // selfTestDigest is SHA-256 of a domain-separated statement longer than 32
 // bytes: it can never equal a Bitcoin signature hash, which is SHA-256 of a
 // 32-byte value.
-func selfTestDigest(walletID string, path bitcoin.Path, challenge []byte) [32]byte {
+func selfTestDigest(walletID string, path bip32.Path, challenge []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte("countersign/self-test/v1\x00" + walletID + "\x00" + path.String() + "\x00"))
 	h.Write(challenge)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/bip32"
 	"github.com/countersign/countersign/signer/mpc"
 	"github.com/countersign/countersign/signer/store"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -26,7 +26,7 @@ var (
 )
 
 // ruleError is an error with a stable rule code (package policy's and
-// package bitcoin's rules, approval.*, withdrawal.id_reused): clients get
+// the chain packages' rules, approval.*, withdrawal.id_reused): clients get
 // the code in a google.rpc.ErrorInfo detail as well as in the message.
 type ruleError struct {
 	kind error // the sentinel that chooses the gRPC code
@@ -62,8 +62,8 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, errInvalid), errors.Is(err, bitcoin.ErrBadPath), errors.Is(err, bitcoin.ErrHardened),
-		errors.Is(err, bitcoin.ErrPathTooDeep), errors.Is(err, bitcoin.ErrNetwork), errors.Is(err, bitcoin.ErrInvalidChild):
+	case errors.Is(err, errInvalid), errors.Is(err, bip32.ErrBadPath), errors.Is(err, bip32.ErrHardened),
+		errors.Is(err, bip32.ErrPathTooDeep), errors.Is(err, bip32.ErrInvalidChild):
 		code = codes.InvalidArgument
 	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
 		code = codes.NotFound

@@ -13,7 +13,7 @@ import (
 	"sync"
 
 	"github.com/countersign/countersign/policy"
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
@@ -292,16 +292,17 @@ func (n *Node) recordApproval(id string, s policy.SignedApproval, from string) (
 	if err != nil {
 		return nil, err
 	}
-	in, err := bitcoin.ParseCanonical(rec.Intent)
+	in, err := chain.ParseIntent(rec.Intent)
 	if err != nil {
 		return nil, err
 	}
 	pending := pendingOf(rec, in)
 	now := n.now()
-	st, problem := b.CheckApproval(s, pending, now)
-	if problem == nil && st.Verdict == policy.VerdictApprove && slices.ContainsFunc(rec.Approvals, func(a store.Approval) bool { return a.Officer == s.Officer }) {
-		problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: s.Officer + " already approved; an officer counts once"}
+	var kept []string
+	for _, a := range rec.Approvals {
+		kept = append(kept, a.Officer)
 	}
+	st, problem := b.CheckAnother(s, pending, kept, now)
 	event := &audit.WithdrawalApproval{WithdrawalID: id, Officer: s.Officer, Verdict: st.Verdict, Statement: string(s.Statement),
 		Signature: string(s.Signature), Counted: problem == nil, From: from}
 	if problem != nil {
@@ -348,10 +349,11 @@ func (n *Node) recordApproval(id string, s policy.SignedApproval, from string) (
 	return out, nil
 }
 
-func pendingOf(rec *store.Withdrawal, in bitcoin.Intent) policy.Pending {
+func pendingOf(rec *store.Withdrawal, in chain.Intent) policy.Pending {
 	p := policy.Pending{WithdrawalID: rec.ID, RequestHash: [32]byte(rec.Hash), RequestedBy: in.RequestedBy}
 	if rec.Tier != nil {
-		p.Tier = policy.Tier{MinAmountSat: rec.Tier.MinAmountSat, Approvals: rec.Tier.Approvals, Group: rec.Tier.Group}
+		asset, min := rec.Tier.Threshold()
+		p.Tier = policy.Tier{Asset: asset, MinAmount: min, Approvals: rec.Tier.Approvals, Group: rec.Tier.Group}
 	}
 	return p
 }
@@ -369,10 +371,11 @@ func (n *Node) approvalState(rec *store.Withdrawal) *pb.ApprovalState {
 	if rec.Tier == nil {
 		return nil
 	}
-	out := &pb.ApprovalState{Required: uint32(rec.Tier.Approvals), Group: rec.Tier.Group, TierMinAmountSat: uint64(rec.Tier.MinAmountSat),
+	asset, min := rec.Tier.Threshold()
+	out := &pb.ApprovalState{Required: uint32(rec.Tier.Approvals), Group: rec.Tier.Group, TierAsset: asset, TierMinAmount: min.String(),
 		Approvals: approvalsProto(rec), Problems: map[string]string{}}
 	b, err := n.bundle(rec.PolicyHash)
-	in, ierr := bitcoin.ParseCanonical(rec.Intent)
+	in, ierr := chain.ParseIntent(rec.Intent)
 	if err != nil || ierr != nil {
 		return out
 	}

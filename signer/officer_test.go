@@ -13,6 +13,7 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
@@ -27,15 +28,15 @@ import (
 func tieredRules() policy.WalletRules {
 	r := coldRules()
 	r.ApprovalTiers = []policy.Tier{
-		{MinAmountSat: 20_000_000, Approvals: 2, Group: "treasury"},
-		{MinAmountSat: 80_000_000, Approvals: 1, Group: "security"},
+		btcTier(20_000_000, 2, "treasury"),
+		btcTier(80_000_000, 1, "security"),
 	}
 	return r
 }
 
 // statement is an approval of w as an officer's CLI makes it.
 func statement(w *pb.Withdrawal, verdict string, expires time.Time) policy.Approval {
-	return policy.Approval{Verdict: verdict, WithdrawalID: w.Intent.WithdrawalId, RequestHash: [32]byte(w.RequestHash), TxID: w.Txid,
+	return policy.Approval{Verdict: verdict, WithdrawalID: w.WithdrawalId, RequestHash: [32]byte(w.RequestHash), TxID: w.GetTx().GetId(),
 		PolicyHash: [32]byte(w.PolicyHash), Expires: expires, Reason: "reviewed on my own machine"}
 }
 
@@ -151,7 +152,7 @@ func TestApprovals(t *testing.T) {
 			c.waitStatus(t, id, "wd-other", pb.WithdrawalStatus_WITHDRAWAL_STATUS_AWAITING_APPROVAL)
 		}
 		a := statement(w, policy.VerdictApprove, hour) // wd-tier's request...
-		a.WithdrawalID = ow.Intent.WithdrawalId        // ...offered for wd-other
+		a.WithdrawalID = ow.WithdrawalId               // ...offered for wd-other
 		wantRefused(t, c.approve(t, policytest.Approve(t, policytest.Alice, a)), codes.PermissionDenied, policy.ApprovalOtherWithdraw)
 	})
 	t.Run("an expired approval is refused", func(t *testing.T) {
@@ -317,7 +318,7 @@ func TestPolicyBundles(t *testing.T) {
 		asNode2 := c.dialWith("node-1", filepath.Join(c.dir, "ca.pem"), filepath.Join(c.dir, "nodes", "node-2", "node.pem"), filepath.Join(c.dir, "nodes", "node-2", "node-key.pem"))
 		_, err := pb.NewPeerServiceClient(asNode2).Prepare(context.Background(), &pb.PrepareRequest{SessionId: sid, Committee: []string{"node-1", "node-2"},
 			Params: &pb.PrepareRequest_Signing{Signing: &pb.SigningParams{WalletId: wid, Request: &pb.SigningRequest{Kind: &pb.SigningRequest_Withdrawal{
-				Withdrawal: &pb.WithdrawalRequest{Intent: intentProto(in), Psbt: []byte("psbt"), Approvals: carried}}}}}})
+				Withdrawal: &pb.WithdrawalRequest{Intent: neutral(in).Canonical(), UnsignedTx: []byte("psbt"), Approvals: carried}}}}}})
 		wantRefused(t, err, codes.InvalidArgument, "approvals: 65, at most 64")
 	})
 	t.Run("a compromised backend cannot reach a destination off a cold wallet's allowlist", func(t *testing.T) {
@@ -340,11 +341,11 @@ func TestPolicyBundles(t *testing.T) {
 		wantRefused(t, err, codes.FailedPrecondition, policy.RuleIntentUnsigned)
 
 		in.WithdrawalID = "wd-sig-2"
-		_, err = c.submitSigned("node-2", in, psbt, policytest.SignIntent(t, in, policytest.Mallory))
+		_, err = c.submitSigned("node-2", in, psbt, policytest.SignIntent(t, neutral(in), policytest.Mallory))
 		wantRefused(t, err, codes.FailedPrecondition, policy.RuleIntentSignature)
 
 		signed := intent("wd-sig-3", wid, allowedDest, 10_000_000)
-		sig := policytest.SignIntent(t, signed, policytest.Ledger)
+		sig := policytest.SignIntent(t, neutral(signed), policytest.Ledger)
 		altered := signed
 		altered.Amount = 30_000_000 // middleware changed it after the ledger signed
 		_, err = c.submitSigned("node-3", altered, c.build(t, altered, utxos), sig)
@@ -378,7 +379,7 @@ func TestRollingCaps(t *testing.T) {
 	c := newTestCluster(t, 3, 2, Options{Now: clk.Now, SigningTimeout: 30 * time.Second})
 	wid := c.importFixtureWallet(t)
 	rules := coldRules()
-	rules.MaxAmountSat, rules.DailyCapSat, rules.WeeklyCapSat, rules.MaxFeeSat = 30_000_000, 65_000_000, 100_000_000, 50_000
+	rules.Assets, rules.MaxFee = btcLimits(30_000_000, 65_000_000, 100_000_000), chain.AmountOf(50_000)
 	c.writePolicy(t, wid, rules)
 	root, _ := c.nodes["node-1"].node.WalletRoot(wid)
 	paths := map[string]int64{}
@@ -413,7 +414,7 @@ func TestRollingCaps(t *testing.T) {
 	}
 	wantRefused(t, try("node-3", 10_000_000), codes.FailedPrecondition, policy.RuleWeeklyCapExceeded)
 	for _, id := range c.ids {
-		if !auditHas(t, c.nodes[id].node, audit.KindWithdrawalDecided, `"spent_day_sat":`) {
+		if !auditHas(t, c.nodes[id].node, audit.KindWithdrawalDecided, `"spent_day":{"BTC":"`) {
 			t.Errorf("%s records no velocity with its decisions", id)
 		}
 	}

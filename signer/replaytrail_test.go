@@ -57,7 +57,7 @@ func TestReplayTrail(t *testing.T) {
 
 	// Version 3: approval tiers, and a daily cap of 2 BTC.
 	tiered := tieredRules()
-	tiered.DailyCapSat = 200_000_000
+	tiered.Assets = btcLimits(100_000_000, 200_000_000, 500_000_000)
 	c.writePolicy(t, wid, tiered)
 
 	tierIn := intent("wd-tier", wid, allowedDest, 20_000_000)

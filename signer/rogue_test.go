@@ -149,12 +149,17 @@ func (r *roguePeer) Deliver(_ context.Context, req *pb.DeliverRequest) (*pb.Deli
 // roundOne runs the real protocol as the rogue's node would, with fresh
 // randomness, and returns its round-one messages.
 func (r *roguePeer) roundOne(t *testing.T, prep *pb.PrepareRequest) []mpc.Message {
-	digests, err := signingDigests(r.wallet.ID, walletKey(r.wallet), prep.GetSigning().GetRequest())
+	items, err := signingItems(r.wallet.ID, walletRoot(r.wallet), prep.GetSigning().GetRequest())
 	if err != nil {
 		t.Error(err)
 		return nil
 	}
-	s, err := mpc.NewSigning(r.id, prep.Committee, r.share, r.wallet.Threshold, mpcDigests(digests))
+	digests, err := mpcDigests(items)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	s, err := mpc.NewSigning(r.id, prep.Committee, r.share, r.wallet.Threshold, digests)
 	if err != nil {
 		t.Error(err)
 		return nil

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/policy/chain"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/mpc"
@@ -57,7 +58,7 @@ type session struct {
 	coordinator string
 	purpose     string
 	members     []string
-	digests     []derived // what a signing session signs, as this node derived it
+	items       []chain.SignItem // what a signing session signs, as this node derived it
 	timeout     time.Duration
 	log         *slog.Logger
 	node        *Node

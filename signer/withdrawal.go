@@ -5,14 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/countersign/countersign/policy"
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
+	"github.com/countersign/countersign/policy/chains"
 	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
@@ -39,63 +39,49 @@ import (
 
 // Withdrawal limits.
 const (
-	maxPSBT          = 1 << 20
 	majorityAttempts = 3
-	velocityWindow   = 24 * time.Hour
 )
-
-var withdrawalIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
-
-// intentFromProto checks an intent's shape; deeper checks (the address, the
-// transaction) are the policy's and end in a refusal with a rule.
-func intentFromProto(in *pb.WithdrawalIntent) (bitcoin.Intent, error) {
-	switch {
-	case in == nil:
-		return bitcoin.Intent{}, invalid("intent is missing")
-	case !withdrawalIDPattern.MatchString(in.WithdrawalId):
-		return bitcoin.Intent{}, invalid("intent.withdrawal_id %q: want 1-64 of A-Z a-z 0-9 . _ : -", in.WithdrawalId)
-	case !validWalletID(in.WalletId):
-		return bitcoin.Intent{}, invalid("intent.wallet_id %q: want w- and 16 hex digits", in.WalletId)
-	case networks[in.Network] == "":
-		return bitcoin.Intent{}, invalid("intent.network: want one of mainnet, testnet, signet, regtest")
-	case in.Asset != "BTC":
-		return bitcoin.Intent{}, invalid("intent.asset %q: only BTC is supported", in.Asset)
-	case in.Destination == "" || len(in.Destination) > 128:
-		return bitcoin.Intent{}, invalid("intent.destination: want an address")
-	case in.AmountSat == 0 || in.AmountSat > 21e14:
-		return bitcoin.Intent{}, invalid("intent.amount_sat %d: want 1 to 2100000000000000", in.AmountSat)
-	case in.FeeCapSat == 0 || in.FeeCapSat > 21e14:
-		return bitcoin.Intent{}, invalid("intent.fee_cap_sat %d: want 1 to 2100000000000000", in.FeeCapSat)
-	case in.RequestedBy != "" && !officerNamePattern.MatchString(in.RequestedBy):
-		return bitcoin.Intent{}, invalid("intent.requested_by %q: want an officer's name", in.RequestedBy)
-	}
-	return bitcoin.Intent{
-		WithdrawalID: in.WithdrawalId, WalletID: in.WalletId, Network: networks[in.Network], Asset: in.Asset,
-		Destination: in.Destination, Amount: int64(in.AmountSat), FeeCap: int64(in.FeeCapSat), RequestedBy: in.RequestedBy,
-	}, nil
-}
 
 // request is a withdrawal request as it arrives: from the backend, or
 // from a coordinating peer.
 type request struct {
-	intent    bitcoin.Intent
-	signature []byte // the originating system's, over intent.Canonical()
-	psbt      []byte
+	intent     chain.Intent
+	signature  []byte // the originating system's, over intent.Canonical()
+	unsignedTx []byte
 }
 
-// requestFromProto checks a withdrawal request's intent and sizes.
-func requestFromProto(intent *pb.WithdrawalIntent, signature, psbt []byte) (request, error) {
-	in, err := intentFromProto(intent)
-	if err != nil {
-		return request{}, err
+// requestFromProto parses a request's canonical intent and checks its
+// chain-neutral shape and sizes: InvalidArgument naming the field and
+// rule. Everything else (addresses, amounts on the chain, the
+// transaction) is the policy's, and ends in a refusal that is logged.
+func requestFromProto(intent, signature, unsignedTx []byte) (request, error) {
+	if len(intent) == 0 {
+		return request{}, invalid("intent is missing: want its canonical bytes")
 	}
-	if len(psbt) == 0 || len(psbt) > maxPSBT {
-		return request{}, invalid("psbt: %d bytes, want 1 to %d", len(psbt), maxPSBT)
+	in, err := chain.ParseIntent(intent)
+	if err != nil {
+		return request{}, invalid("intent: %v", err)
+	}
+	c, ok := chains.Lookup(in.Chain)
+	if !ok {
+		return request{}, withRule(errInvalid, string(chain.RuleIntentChain), "intent.chain %q: want one of %v", in.Chain, chains.Names())
+	}
+	err = in.Check()
+	if err == nil {
+		err = c.CheckIntent(in, nil) // what the chain checks without the policy
+	}
+	if rf := (*chain.Refusal)(nil); errors.As(err, &rf) {
+		return request{}, withRule(errInvalid, string(rf.Rule), "intent: %v", err)
+	} else if err != nil {
+		return request{}, invalid("intent: %v", err)
+	}
+	if len(unsignedTx) == 0 || len(unsignedTx) > chain.MaxUnsignedTxSize {
+		return request{}, invalid("unsigned_tx: %d bytes, want 1 to %d", len(unsignedTx), chain.MaxUnsignedTxSize)
 	}
 	if len(signature) > keys.MaxSignatureSize {
 		return request{}, invalid("intent_signature: %d bytes, at most %d", len(signature), keys.MaxSignatureSize)
 	}
-	return request{intent: in, signature: signature, psbt: psbt}, nil
+	return request{intent: in, signature: signature, unsignedTx: unsignedTx}, nil
 }
 
 // errConflict is a withdrawal id offered with a request other than the one
@@ -103,7 +89,8 @@ func requestFromProto(intent *pb.WithdrawalIntent, signature, psbt []byte) (requ
 var errConflict = errors.New("withdrawal.id_reused")
 
 // decide decides a request under the bundle in force, with the wallet's
-// velocity by this node's committed history. Callers hold decideMu.
+// velocity and the account nonces by this node's committed history.
+// Callers hold decideMu.
 func (n *Node) decide(r request, w *store.Wallet, now time.Time) (policy.Decision, policy.Velocity, error) {
 	var spent policy.Velocity
 	b, err := n.policyInForce()
@@ -115,18 +102,45 @@ func (n *Node) decide(r request, w *store.Wallet, now time.Time) (policy.Decisio
 		return policy.Decision{}, spent, err
 	}
 	spent.Day, spent.Week = sums[0], sums[1]
-	d := b.Decide(policy.Request{Intent: r.intent, IntentSignature: r.signature, PSBT: r.psbt, Wallet: walletKey(w), Spent: spent, Now: now})
+	book := &nonceBook{store: n.store, exclude: r.intent.WithdrawalID}
+	d := b.Decide(policy.Request{Intent: r.intent, IntentSignature: r.signature, UnsignedTx: r.unsignedTx, Wallet: walletKey(w),
+		Spent: spent, Nonces: book, Now: now})
+	if book.err != nil {
+		return policy.Decision{}, spent, book.err
+	}
 	return d, spent, nil
 }
 
+// nonceBook is the store's account nonces as the policy reads them.
+type nonceBook struct {
+	store   *store.Store
+	exclude string // the withdrawal being decided, which a member may have bound already
+	err     error
+}
+
+func (b *nonceBook) Nonce(account string, nonce uint64) policy.NonceState {
+	st, err := b.store.Nonce(account, nonce, b.exclude)
+	if err != nil {
+		b.err = err
+		return policy.NonceState{}
+	}
+	out := policy.NonceState{Known: st.Known, Next: st.Next}
+	if h := st.Holder; h != nil {
+		out.Holder = h.ID
+		out.HolderIntent, _ = chain.ParseIntent(h.Intent)
+		out.HolderFee, _ = h.FeeOf()
+	}
+	return out
+}
+
 // admit decides a withdrawal on this node and binds its id, atomically with
-// respect to other decisions (the velocity caps count what was admitted).
-// A known id with the same request returns its record; with another
-// request it is refused and raised as an alert in the audit log.
+// respect to other decisions (the velocity caps and nonces count what was
+// admitted). A known id with the same request returns its record; with
+// another request it is refused and raised as an alert in the audit log.
 func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdrawal, error) {
 	in := r.intent
 	ib := in.Canonical()
-	hash := policy.RequestHash(in, r.psbt)
+	hash := policy.RequestHash(in, r.unsignedTx)
 	n.decideMu.Lock()
 	defer n.decideMu.Unlock()
 	if existing, err := n.store.Withdrawal(in.WithdrawalID); err == nil {
@@ -151,35 +165,34 @@ func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdraw
 		return nil, err
 	}
 	rec := &store.Withdrawal{
-		ID: in.WithdrawalID, WalletID: in.WalletID, Intent: ib, PSBT: r.psbt, Hash: hash[:], Status: store.WithdrawalBound,
+		ID: in.WithdrawalID, WalletID: in.WalletID, Intent: ib, UnsignedTx: r.unsignedTx, Hash: hash[:], Status: store.WithdrawalBound,
 		Label: d.DestinationLabel, PolicyHash: d.PolicyHash[:], PolicyVersion: d.PolicyVersion, Originator: d.Originator,
 		IntentSignature: r.signature, CreatedAt: now, UpdatedAt: now,
 	}
 	if coordinating {
 		rec.Status, rec.Coordinator = store.WithdrawalSigning, n.id
 	}
-	decided := &audit.WithdrawalDecided{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Allowed: d.Allowed,
-		Rule: d.Rule, Reason: d.Reason, PolicyHash: hex.EncodeToString(d.PolicyHash[:]), PolicyVersion: d.PolicyVersion, Originator: d.Originator}
-	if d.Withdrawal != nil {
-		rec.FeeSat, rec.TxID = d.Withdrawal.Fee, d.Withdrawal.TxID.String()
-		decided.TxID, decided.FeeSat = rec.TxID, d.Withdrawal.Fee
-		for _, dg := range d.Withdrawal.Digests {
-			decided.Digests = append(decided.Digests, hex.EncodeToString(dg[:]))
-		}
+	decided := audit.Decided(in.WithdrawalID, hash, d, spent, now)
+	if d.Tx != nil {
+		rec.TxID, rec.Fee, rec.FeeAsset = d.Tx.ID, d.Tx.Fee, d.Tx.FeeAsset
 	}
 	switch {
 	case !d.Allowed:
 		rec.Status, rec.Rule, rec.Reason = store.WithdrawalRefused, d.Rule, d.Reason
 	default:
-		rec.OutflowSat, decided.OutflowSat = d.Outflow, d.Outflow
+		rec.Outflow = decided.Outflow
+		if rec.Outflow == nil {
+			rec.Outflow = chain.Amounts{}
+		}
+		if d.Nonce != nil {
+			rec.Nonce, rec.Replaces = &store.Nonce{Account: d.Nonce.Account, Nonce: d.Nonce.Nonce}, d.Replaces
+		}
 		if d.Approval != nil {
 			rec.Status = store.WithdrawalAwaiting
-			rec.Tier = &store.Tier{MinAmountSat: d.Approval.MinAmountSat, Approvals: d.Approval.Approvals, Group: d.Approval.Group}
-			decided.Approvals, decided.ApprovalGroup, decided.TierMinAmountSat = d.Approval.Approvals, d.Approval.Group, d.Approval.MinAmountSat
+			rec.Tier = &store.Tier{Asset: d.Approval.Asset, MinAmount: d.Approval.MinAmount, Approvals: d.Approval.Approvals, Group: d.Approval.Group}
 		}
 	}
-	decided.DecidedAt, decided.SpentDaySat, decided.SpentWeekSat = now, spent.Day, spent.Week
-	received := &audit.WithdrawalReceived{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Intent: ib, PSBT: r.psbt,
+	received := &audit.WithdrawalReceived{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Intent: ib, UnsignedTx: r.unsignedTx,
 		From: from, IntentSignature: string(r.signature)}
 	stored, _, err := n.store.BindWithdrawal(rec, storeEvent(audit.KindWithdrawalReceived, received), storeEvent(audit.KindWithdrawalDecided, decided))
 	if err != nil {
@@ -197,7 +210,7 @@ func refusal(w *store.Withdrawal) error {
 
 // SubmitWithdrawal is the backend's entry point.
 func (n *Node) SubmitWithdrawal(ctx context.Context, req *pb.SubmitWithdrawalRequest) (*pb.SubmitWithdrawalResponse, error) {
-	r, err := requestFromProto(req.Intent, req.IntentSignature, req.Psbt)
+	r, err := requestFromProto(req.Intent, req.IntentSignature, req.UnsignedTx)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +229,7 @@ func (n *Node) SubmitWithdrawal(ctx context.Context, req *pb.SubmitWithdrawalReq
 
 // Bind is a peer's request to bind a withdrawal id here.
 func (n *Node) Bind(ctx context.Context, req *pb.BindRequest) (*pb.BindResponse, error) {
-	r, err := requestFromProto(req.Intent, req.IntentSignature, req.Psbt)
+	r, err := requestFromProto(req.Intent, req.IntentSignature, req.UnsignedTx)
 	if err != nil {
 		return nil, err
 	}
@@ -271,15 +284,10 @@ func (n *Node) drive(id string) error {
 	if err != nil || (rec.Status != store.WithdrawalSigning && rec.Status != store.WithdrawalAwaiting) {
 		return err
 	}
-	in, err := bitcoin.ParseCanonical(rec.Intent)
-	if err != nil {
-		return err
-	}
 	w, err := n.activeWallet(rec.WalletID)
 	if err != nil {
 		return err
 	}
-	pin := intentProto(in)
 	members := w.Nodes
 	var mu sync.Mutex
 	bound := []string{n.id}
@@ -290,7 +298,7 @@ func (n *Node) drive(id string) error {
 		var resp *pb.BindResponse
 		if err == nil {
 			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-			resp, err = c.Bind(ctx, &pb.BindRequest{Intent: pin, Psbt: rec.PSBT, IntentSignature: rec.IntentSignature})
+			resp, err = c.Bind(ctx, &pb.BindRequest{Intent: rec.Intent, UnsignedTx: rec.Tx(), IntentSignature: rec.IntentSignature})
 			cancel()
 		}
 		mu.Lock()
@@ -322,7 +330,7 @@ func (n *Node) drive(id string) error {
 		return err // awaiting approval (SubmitApproval starts signing at quorum), or rejected
 	}
 	req := &pb.SigningRequest{Kind: &pb.SigningRequest_Withdrawal{Withdrawal: &pb.WithdrawalRequest{
-		Intent: pin, Psbt: rec.PSBT, IntentSignature: rec.IntentSignature, Approvals: approvalsProto(rec),
+		Intent: rec.Intent, UnsignedTx: rec.Tx(), IntentSignature: rec.IntentSignature, Approvals: approvalsProto(rec),
 	}}}
 	var lastErr error
 	excluded := map[string]bool{}
@@ -360,32 +368,14 @@ func (n *Node) drive(id string) error {
 	return fmt.Errorf("signing failed: %v", lastErr)
 }
 
-// finalizeLimits are the package's own maxima: what a bound request could
-// have passed under any policy.
-var finalizeLimits = bitcoin.Limits{
-	MaxFee: bitcoin.MaxSatoshi, MaxInputs: policy.MaxInputs, MaxOutputs: bitcoin.MaxOutputs,
-	MaxLockTime: bitcoin.LockTimeThreshold - 1, AllowRBF: true, ChangeIndexMax: bitcoin.MaxChangeIndex,
-}
-
-// finalize assembles the signed transaction, runs btcd's script engine on
-// every input, and records it.
+// finalize assembles the signed transaction, has the chain check it
+// (Bitcoin: btcd's script engine on every input; Ethereum: the sender
+// recovered to the wallet's address), and records it.
 func (n *Node) finalize(rec *store.Withdrawal, sigs [][]byte, sessionID string, committee []string) error {
-	in, err := bitcoin.ParseCanonical(rec.Intent)
-	if err != nil {
-		return err
-	}
-	w, err := n.activeWallet(rec.WalletID)
-	if err != nil {
-		return err
-	}
-	// The policy decided when the id was bound; a later change of policy
-	// must not strand signatures made under it. Re-derive the transaction
-	// only, within the package's own limits.
-	tx, err := bitcoin.Rederive(in, rec.PSBT, walletKey(w), finalizeLimits)
+	tx, err := n.rederiveBound(rec)
 	if err != nil {
 		return fmt.Errorf("re-derivation failed at finalization: %v", err)
 	}
-	d := struct{ Withdrawal *bitcoin.Withdrawal }{tx}
 	var raw [][64]byte
 	for _, s := range sigs {
 		if len(s) != 64 {
@@ -393,16 +383,16 @@ func (n *Node) finalize(rec *store.Withdrawal, sigs [][]byte, sessionID string, 
 		}
 		raw = append(raw, [64]byte(s))
 	}
-	signedTx, err := d.Withdrawal.Finalize(raw)
+	done, err := tx.Finish(raw)
 	if err != nil {
-		return fmt.Errorf("the signed transaction failed btcd's script engine: %v", err)
+		return fmt.Errorf("the signed transaction failed its check: %v", err)
 	}
-	body := &audit.WithdrawalSigned{WithdrawalID: rec.ID, SessionID: sessionID, TxID: d.Withdrawal.TxID.String(), SignedTx: hex.EncodeToString(signedTx)}
+	body := &audit.WithdrawalSigned{WithdrawalID: rec.ID, SessionID: sessionID, TxID: done.TxID, SignedTx: hex.EncodeToString(done.Raw)}
 	for _, s := range sigs {
 		body.Signatures = append(body.Signatures, hex.EncodeToString(s))
 	}
 	out, err := n.store.UpdateWithdrawal(rec.ID, func(r *store.Withdrawal) ([]store.Event, error) {
-		r.Status, r.SignedTx, r.Signatures, r.TxID, r.UpdatedAt = store.WithdrawalSigned, signedTx, sigs, d.Withdrawal.TxID.String(), n.now().UTC()
+		r.Status, r.SignedTx, r.Signatures, r.TxID, r.UpdatedAt = store.WithdrawalSigned, done.Raw, sigs, done.TxID, n.now().UTC()
 		if committee != nil {
 			r.Committee = committee
 		}
@@ -415,6 +405,36 @@ func (n *Node) finalize(rec *store.Withdrawal, sigs [][]byte, sessionID string, 
 	n.notify(out)
 	return nil
 }
+
+// rederiveBound re-derives a bound withdrawal's transaction with the
+// chain parameters of the bundle its decision used. The policy decided
+// when the id was bound; a later change of policy must not strand
+// signatures made under it, so only the transaction is re-derived, within
+// no fee cap of the policy's.
+func (n *Node) rederiveBound(rec *store.Withdrawal) (*chain.Tx, error) {
+	in, err := chain.ParseIntent(rec.Intent)
+	if err != nil {
+		return nil, err
+	}
+	w, err := n.activeWallet(rec.WalletID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := n.bundle(rec.PolicyHash)
+	if err != nil {
+		return nil, err
+	}
+	rules, ok := b.Wallets[rec.WalletID]
+	if !ok {
+		return nil, fmt.Errorf("policy version %d has no rules for wallet %s", b.Version, rec.WalletID)
+	}
+	c, params := rules.ChainOf()
+	return c.Rederive(in, rec.Tx(), walletKey(w), params, chain.Limits{MaxFee: noFeeCap})
+}
+
+// noFeeCap is 2^256-1: finalization re-derives within the intent's fee cap
+// only.
+var noFeeCap = chain.MustAmount("115792089237316195423570985008687907853269984665640564039457584007913129639935")
 
 func (n *Node) fail(id, reason string) {
 	out, err := n.store.UpdateWithdrawal(id, func(r *store.Withdrawal) ([]store.Event, error) {
@@ -455,12 +475,12 @@ func (n *Node) resumeWithdrawals() {
 	}
 }
 
-// withdrawalDigests is a member's own re-derivation of a withdrawal it is
+// withdrawalItems is a member's own re-derivation of a withdrawal it is
 // asked to sign: its binding of the id must match (binding it now if it has
 // none), the approvals its decision required must be there (checked here),
 // the policy in force must allow it now, and it must not have signed it.
-func (n *Node) withdrawalDigests(w *store.Wallet, req *pb.WithdrawalRequest, coordinator string) ([]derived, string, error) {
-	r, err := requestFromProto(req.Intent, req.IntentSignature, req.Psbt)
+func (n *Node) withdrawalItems(w *store.Wallet, req *pb.WithdrawalRequest, coordinator string) ([]chain.SignItem, string, error) {
+	r, err := requestFromProto(req.Intent, req.IntentSignature, req.UnsignedTx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -501,15 +521,10 @@ func (n *Node) withdrawalDigests(w *store.Wallet, req *pb.WithdrawalRequest, coo
 	if !d.Allowed {
 		return nil, "", withRule(errRefused, d.Rule, "withdrawal %s refused (%s): %s", in.WithdrawalID, d.Rule, d.Reason)
 	}
-	out := make([]derived, len(d.Withdrawal.Digests))
-	for i, h := range d.Withdrawal.Digests {
-		child, err := walletKey(w).Derive(d.Withdrawal.Inputs[i].Path)
-		if err != nil {
-			return nil, "", err
-		}
-		out[i] = derived{Hash: h, Child: child}
+	if len(d.Tx.Sign) == 0 || len(d.Tx.Sign) > chain.MaxSignItems {
+		return nil, "", fmt.Errorf("withdrawal %s signs %d messages, want 1 to %d", in.WithdrawalID, len(d.Tx.Sign), chain.MaxSignItems)
 	}
-	return out, in.WithdrawalID, nil
+	return d.Tx.Sign, in.WithdrawalID, nil
 }
 
 // memberSigned records, on a committee member, the signatures it helped
@@ -541,7 +556,7 @@ func (n *Node) memberSigned(id, sessionID string, sigs [][64]byte) {
 
 // GetWithdrawal returns a withdrawal as this node knows it.
 func (n *Node) GetWithdrawal(_ context.Context, req *pb.GetWithdrawalRequest) (*pb.GetWithdrawalResponse, error) {
-	if !withdrawalIDPattern.MatchString(req.WithdrawalId) {
+	if !chain.ValidID(req.WithdrawalId) {
 		return nil, invalid("withdrawal_id %q: want 1-64 of A-Z a-z 0-9 . _ : -", req.WithdrawalId)
 	}
 	w, err := n.store.Withdrawal(req.WithdrawalId)
@@ -582,7 +597,7 @@ func (n *Node) ListWithdrawals(_ context.Context, req *pb.ListWithdrawalsRequest
 // WatchWithdrawal streams a withdrawal's state and its changes until it is
 // final.
 func (n *Node) WatchWithdrawal(req *pb.WatchWithdrawalRequest, stream pb.WithdrawalService_WatchWithdrawalServer) error {
-	if !withdrawalIDPattern.MatchString(req.WithdrawalId) {
+	if !chain.ValidID(req.WithdrawalId) {
 		return invalid("withdrawal_id %q: want 1-64 of A-Z a-z 0-9 . _ : -", req.WithdrawalId)
 	}
 	ch, stop := n.subscribe(req.WithdrawalId)
@@ -647,30 +662,24 @@ var statusOf = map[store.WithdrawalStatus]pb.WithdrawalStatus{
 }
 
 func (n *Node) withdrawalProto(w *store.Withdrawal) *pb.Withdrawal {
-	in, _ := bitcoin.ParseCanonical(w.Intent)
+	in, _ := chain.ParseIntent(w.Intent)
+	fee, feeAsset := w.FeeOf()
 	out := &pb.Withdrawal{
-		Intent: intentProto(in), Status: statusOf[w.Status], Reason: w.Reason, RequestHash: w.Hash, Psbt: w.PSBT,
-		Txid: w.TxID, SignedTx: w.SignedTx, FeeSat: uint64(w.FeeSat), Coordinator: w.Coordinator, Committee: w.Committee,
+		WithdrawalId: w.ID, WalletId: w.WalletID, Chain: in.Chain, Network: in.Network, Intent: w.Intent,
+		Status: statusOf[w.Status], Reason: w.Reason, RequestHash: w.Hash, UnsignedTx: w.Tx(),
+		SignedTx: w.SignedTx, Coordinator: w.Coordinator, Committee: w.Committee,
 		CreatedAt: timestamppb.New(w.CreatedAt), UpdatedAt: timestamppb.New(w.UpdatedAt), DestinationLabel: w.Label,
 		IntentSignature: w.IntentSignature, PolicyHash: w.PolicyHash, PolicyVersion: w.PolicyVersion, Originator: w.Originator,
-		Approval: n.approvalState(w),
+		Approval: n.approvalState(w), Replaces: w.Replaces,
+	}
+	if w.TxID != "" {
+		out.Tx = &pb.TxRef{Id: w.TxID, Fee: fee.String(), FeeAsset: feeAsset}
+	}
+	if w.Nonce != nil {
+		out.Nonce = &pb.AccountNonce{Account: w.Nonce.Account, Nonce: w.Nonce.Nonce}
 	}
 	if w.Rule != "" {
 		out.Rules = []string{w.Rule}
 	}
-	if w.Status != store.WithdrawalSigned {
-		out.Txid = w.TxID // known from the unsigned transaction
-	}
 	return out
-}
-
-func intentProto(in bitcoin.Intent) *pb.WithdrawalIntent {
-	var network pb.Network
-	for k, v := range networks {
-		if v == in.Network {
-			network = k
-		}
-	}
-	return &pb.WithdrawalIntent{WithdrawalId: in.WithdrawalID, WalletId: in.WalletID, Network: network, Asset: in.Asset,
-		Destination: in.Destination, AmountSat: uint64(in.Amount), FeeCapSat: uint64(in.FeeCap), RequestedBy: in.RequestedBy}
 }

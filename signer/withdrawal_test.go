@@ -17,6 +17,7 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer/audit"
@@ -87,11 +88,21 @@ func (c *testCluster) submitPolicy(node string, raw []byte, sigs []policy.Signat
 
 func coldRules() policy.WalletRules {
 	return policy.WalletRules{
-		Name: "cold", Network: bitcoin.Regtest, Role: policy.RoleCold,
+		Name: "cold", Chain: bitcoin.Name, Network: string(bitcoin.Regtest), Role: policy.RoleCold,
 		Destinations: []policy.Destination{{Address: allowedDest, Label: "exchange cold storage"}},
-		MaxAmountSat: 100_000_000, DailyCapSat: 250_000_000, WeeklyCapSat: 500_000_000, MaxFeeSat: 100_000,
+		Assets:       btcLimits(100_000_000, 250_000_000, 500_000_000), MaxFee: chain.AmountOf(100_000),
 		Originators: []policy.Originator{policytest.Ledger.Originator()},
 	}
+}
+
+// btcLimits are BTC caps in satoshis, as a format 2 bundle gives them.
+func btcLimits(maxAmount, daily, weekly uint64) []policy.AssetLimits {
+	return []policy.AssetLimits{{Asset: bitcoin.Asset, MaxAmount: chain.AmountOf(maxAmount), DailyCap: chain.AmountOf(daily), WeeklyCap: chain.AmountOf(weekly)}}
+}
+
+// btcTier is an approval tier from min satoshis.
+func btcTier(min uint64, approvals int, group string) policy.Tier {
+	return policy.Tier{Asset: bitcoin.Asset, MinAmount: chain.AmountOf(min), Approvals: approvals, Group: group}
 }
 
 // funding fabricates a transaction paying the wallet's addresses at paths,
@@ -128,6 +139,9 @@ func intent(id, walletID, dest string, amount int64) bitcoin.Intent {
 	return bitcoin.Intent{WithdrawalID: id, WalletID: walletID, Network: bitcoin.Regtest, Asset: "BTC", Destination: dest, Amount: amount, FeeCap: 50_000}
 }
 
+// neutral is a Bitcoin intent as it travels: version 2 canonical bytes.
+func neutral(in bitcoin.Intent) chain.Intent { return bitcoin.NeutralIntent(in) }
+
 func (c *testCluster) build(t *testing.T, in bitcoin.Intent, utxos []bitcoin.UTXO) []byte {
 	t.Helper()
 	root, err := c.nodes[c.ids[0]].node.WalletRoot(in.WalletID)
@@ -143,12 +157,18 @@ func (c *testCluster) build(t *testing.T, in bitcoin.Intent, utxos []bitcoin.UTX
 
 // submit submits a withdrawal whose intent the ledger signed.
 func (c *testCluster) submit(node string, in bitcoin.Intent, psbt []byte) (*pb.Withdrawal, error) {
-	return c.submitSigned(node, in, psbt, policytest.SignIntent(c.t, in, policytest.Ledger))
+	return c.submitSigned(node, in, psbt, policytest.SignIntent(c.t, neutral(in), policytest.Ledger))
 }
 
 func (c *testCluster) submitSigned(node string, in bitcoin.Intent, psbt, sig []byte) (*pb.Withdrawal, error) {
+	return c.submitNeutral(node, neutral(in), psbt, sig)
+}
+
+// submitNeutral submits an intent of any chain with its unsigned
+// transaction and signature.
+func (c *testCluster) submitNeutral(node string, in chain.Intent, unsignedTx, sig []byte) (*pb.Withdrawal, error) {
 	resp, err := pb.NewWithdrawalServiceClient(c.dial(node, pki.RoleBackend)).SubmitWithdrawal(context.Background(),
-		&pb.SubmitWithdrawalRequest{Intent: intentProto(in), Psbt: psbt, IntentSignature: sig})
+		&pb.SubmitWithdrawalRequest{Intent: in.Canonical(), UnsignedTx: unsignedTx, IntentSignature: sig})
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +320,7 @@ func TestWithdrawals(t *testing.T) {
 		}{
 			{func(i *bitcoin.Intent) { i.WithdrawalID = "" }, "intent.withdrawal_id"},
 			{func(i *bitcoin.Intent) { i.Asset = "ETH" }, "intent.asset"},
-			{func(i *bitcoin.Intent) { i.Amount = 0 }, "intent.amount_sat"},
+			{func(i *bitcoin.Intent) { i.Amount = 0 }, "intent.amount"},
 		} {
 			bad := intent("wd-bad", wid, allowedDest, 1000)
 			tc.edit(&bad)
@@ -310,7 +330,7 @@ func TestWithdrawals(t *testing.T) {
 			}
 		}
 		_, err := c.submit("node-1", intent("wd-nopsbt", wid, allowedDest, 1000), nil)
-		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "psbt") {
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "unsigned_tx") {
 			t.Fatalf("got %v", err)
 		}
 	})

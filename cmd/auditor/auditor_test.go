@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,8 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/cmd/auditor/internal/auditlog"
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer"
@@ -140,6 +143,85 @@ func TestReportKinds(t *testing.T) {
 	}
 	if bytes.Contains(page, []byte("<script")) || bytes.Contains(page, []byte("http://")) && !bytes.Contains(page, []byte(`xmlns="http://www.w3.org/2000/svg"`)) {
 		t.Error("the HTML report is not self-contained")
+	}
+}
+
+// TestReportAssets: a wallet of another chain than Bitcoin (an Ethereum
+// log: ETH and a token, amounts in base units as decimal strings, version
+// 2 intents) is summed per asset, fees in their asset, beside a Bitcoin
+// wallet; export writes each amount with its asset.
+func TestReportAssets(t *testing.T) {
+	received := func(id, wallet, asset, amount string) string {
+		in := chain.Intent{Version: chain.IntentV2, WithdrawalID: id, WalletID: wallet, Chain: "ethereum", Network: "mainnet", Asset: asset,
+			Destination: "0x52908400098527886E0F7030069857D2E4169EE7", Amount: chain.MustAmount(amount), FeeCap: chain.MustAmount("3000000000000000")}
+		b, err := json.Marshal(audit.WithdrawalReceived{WithdrawalID: id, RequestHash: "00", Intent: in.Canonical(), UnsignedTx: []byte{2}, From: "backend"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	path := writeLog(t, []struct {
+		kind audit.Kind
+		body string
+	}{
+		{audit.KindWithdrawalReceived, received("wd-e1", "w-2", "ETH", "1500000000000000000")},
+		{audit.KindWithdrawalDecided, `{"withdrawal_id":"wd-e1","request_hash":"00","allowed":true,"policy_hash":"ab","txid":"` + strings.Repeat("ee", 32) +
+			`","fee":"2100000000000000","fee_asset":"ETH","outflow":{"ETH":"1502100000000000000"},"nonce_account":"ethereum:1:0xaa","nonce":7}`},
+		{audit.KindWithdrawalSigned, `{"withdrawal_id":"wd-e1","session_id":"s","txid":"t","signatures":["00"]}`},
+		{audit.KindWithdrawalReceived, received("wd-e2", "w-2", "USDC", "2500000")},
+		{audit.KindWithdrawalDecided, `{"withdrawal_id":"wd-e2","request_hash":"00","allowed":false,"rule":"policy.amount_over_cap","policy_hash":"ab"}`},
+		{audit.KindWithdrawalReceived, `{"withdrawal_id":"wd-b","request_hash":"00","intent":{"v":1,"wallet_id":"w-1","amount_sat":5},"psbt":"AA==","from":"backend"}`},
+	})
+	code, out, errOut := runCLI(t, "report", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"Wallet w-2: 2 withdrawals",
+		"status  count     ETH (base units)  USDC (base units)",
+		"signed      1  1500000000000000000                  0",
+		"refused      1                    0            2500000",
+		"fees of signed withdrawals: 2100000000000000 ETH (base units)",
+		"policy.amount_over_cap  1  2500000 USDC (base units)",
+		"Wallet w-1: 1 withdrawals",
+		"pending      1  0.00000005",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, errOut = runCLI(t, "export", "-format", "csv", path)
+	if code != 0 {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{",wd-e1,w-2,,,,,,1500000000000000000,ETH\n", ",wd-e2,w-2,,,,,,2500000,USDC\n", ",wd-b,w-1,,,,,5,5,BTC\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("export lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestAmountUnits: amounts are written in whole units where the bundles
+// gave the asset's decimals, BTC always with its 8, and otherwise in base
+// units, said so.
+func TestAmountUnits(t *testing.T) {
+	s := &auditlog.WalletSummary{Decimals: map[string]int{"BTC": 8, "ETH": 18, "USDC": 6}}
+	for _, tt := range []struct {
+		asset, amount, want string
+	}{
+		{"BTC", "150000000", "1.50000000 BTC"},
+		{"BTC", "0", "0.00000000 BTC"},
+		{"ETH", "1500000000000000000", "1.5 ETH"},
+		{"ETH", "1", "0.000000000000000001 ETH"},
+		{"USDC", "2500000", "2.5 USDC"},
+		{"DAI", "7", "7 DAI (base units)"},
+	} {
+		if got := amount(s, tt.asset, chain.MustAmount(tt.amount)) + " " + unit(s, tt.asset); got != tt.want {
+			t.Errorf("%s %s: %q, want %q", tt.amount, tt.asset, got, tt.want)
+		}
+	}
+	if got := amounts(s, chain.Amounts{"USDC": chain.AmountOf(1), "ETH": chain.AmountOf(0), "BTC": chain.AmountOf(2)}); got != "0.00000002 BTC, 0.000001 USDC" {
+		t.Errorf("amounts: %q", got)
 	}
 }
 

@@ -22,7 +22,8 @@ var crossCheckCommand = &command{
     in the log of every member of the session that signed it, and decided
     there as allowed; a node must not sign what it refused;
   - the nodes that decided a withdrawal must agree on its request hash, the
-    decision (allowed, or the rule that refused it) and its digests.
+    decision (allowed, or the rule that refused it), its digests, its
+    transaction's id and fee, and, where allowed, its outflow per asset.
 
 Each finding names the node and record that says something the others do
 not, and the other node's record where there is one. Members whose logs

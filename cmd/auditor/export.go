@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/cmd/auditor/internal/auditlog"
+	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/signer/audit"
 )
 
@@ -25,7 +26,12 @@ var exportCommand = &command{
 node, seq, time, kind, record hash, and the fields people search by
 (withdrawal, wallet, session, peer, rule, allowed, amount). -format jsonl
 writes one JSON object per line with the decoded body as well; csv writes
-a header and the key fields. Only verified records are written: at a bad
+a header and the key fields.
+
+A withdrawal.received row carries the intent's amount in base units of its
+asset (satoshis, wei, a token's smallest unit) as a decimal string, and the
+asset ("BTC", "ETH", a token); amount_sat repeats a BTC amount in satoshis,
+as exports did before other assets existed, and is empty for any other. Only verified records are written: at a bad
 record, export stops, says which, and exits 1 (run 'auditor verify').`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		format := fs.String("format", "jsonl", "`jsonl` or csv")
@@ -64,12 +70,15 @@ type row struct {
 	Peer       string          `json:"peer,omitempty"`
 	Rule       string          `json:"rule,omitempty"`
 	Allowed    *bool           `json:"allowed,omitempty"`
-	AmountSat  *int64          `json:"amount_sat,omitempty"`
+	AmountSat  *int64          `json:"amount_sat,omitempty"` // BTC only, in satoshis
+	Amount     string          `json:"amount,omitempty"`     // base units of Asset, in decimal
+	Asset      string          `json:"asset,omitempty"`
 	Body       json.RawMessage `json:"body,omitempty"`
 	BodyError  string          `json:"body_error,omitempty"` // the body does not parse as its kind
 }
 
-var csvHeader = []string{"node", "seq", "time", "kind", "hash", "withdrawal_id", "wallet_id", "session_id", "peer", "rule", "allowed", "amount_sat"}
+// csvHeader: columns are only ever added at the end.
+var csvHeader = []string{"node", "seq", "time", "kind", "hash", "withdrawal_id", "wallet_id", "session_id", "peer", "rule", "allowed", "amount_sat", "amount", "asset"}
 
 func (r *row) csv() []string {
 	allowed, amount := "", ""
@@ -80,11 +89,10 @@ func (r *row) csv() []string {
 		amount = strconv.FormatInt(*r.AmountSat, 10)
 	}
 	return []string{r.Node, strconv.FormatUint(r.Seq, 10), r.Time.Format(time.RFC3339Nano), string(r.Kind), r.Hash,
-		r.Withdrawal, r.Wallet, r.Session, r.Peer, r.Rule, allowed, amount}
+		r.Withdrawal, r.Wallet, r.Session, r.Peer, r.Rule, allowed, amount, r.Amount, r.Asset}
 }
 
-// rowOf fills a row from a verified entry; facts carries what earlier
-// records said (a withdrawal's wallet and amount).
+// rowOf fills a row from a verified entry.
 func rowOf(e *auditlog.Entry) *row {
 	r := &row{Node: e.Node, Seq: e.Seq, Time: e.Time, Kind: e.Kind, Hash: fmt.Sprintf("%x", e.Hash)}
 	if json.Valid(e.Record.Body) {
@@ -118,8 +126,14 @@ func rowOf(e *auditlog.Entry) *row {
 		r.Peer, r.Session = b.Peer, b.SessionID
 	case *audit.WithdrawalReceived:
 		r.Withdrawal = b.WithdrawalID
-		if in, err := parseIntent(b.Intent); err == nil {
-			r.Wallet, r.AmountSat = in.WalletID, &in.AmountSat
+		if in, ok := auditlog.ReadIntent(b.Intent); ok {
+			r.Wallet = in.WalletID
+			if in.Asset != "" {
+				r.Amount, r.Asset = in.Amount.String(), in.Asset
+				if sat, ok := in.Amount.Int64(); ok && in.Asset == bitcoin.Asset {
+					r.AmountSat = &sat
+				}
+			}
 		}
 	case *audit.WithdrawalDecided:
 		r.Withdrawal, r.Rule, r.Allowed = b.WithdrawalID, b.Rule, &b.Allowed
@@ -140,23 +154,6 @@ func rowOf(e *auditlog.Entry) *row {
 		r.Withdrawal, r.Rule = b.WithdrawalID, "approval.rejected"
 	}
 	return r
-}
-
-// intent is the part of a withdrawal's canonical intent (a
-// withdrawal.received body) the auditor reads.
-type intent struct {
-	WithdrawalID string `json:"withdrawal_id"`
-	WalletID     string `json:"wallet_id"`
-	Destination  string `json:"destination"`
-	AmountSat    int64  `json:"amount_sat"`
-}
-
-func parseIntent(raw json.RawMessage) (*intent, error) {
-	var in intent
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, err
-	}
-	return &in, nil
 }
 
 func export(out io.Writer, format string, paths []string) error {

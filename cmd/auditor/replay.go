@@ -24,11 +24,14 @@ code the node runs, and compares the result with what the node recorded:
                        bundle then in force (same cluster, higher version, a
                        quorum of its officers); signed_by is who counted
   withdrawal.decided   the request hash; the bundle is the one in force; the
-                       wallet's 24-hour and 7-day outflow, recomputed from
-                       the log's earlier decisions, rejections and failures;
-                       and the decision itself (re-derived transaction,
-                       allowed or the rule, originator, txid, fee, digests,
-                       approval tier), re-run at the decision's time
+                       wallet's 24-hour and 7-day outflow per asset,
+                       recomputed from the log's earlier decisions,
+                       rejections and failures; on account chains, the
+                       nonces the log's earlier decisions hold; and the
+                       decision itself (re-derived transaction, allowed or
+                       the rule, originator, txid, fee, outflow, digests,
+                       approval tier, account nonce), re-run at the
+                       decision's time
   withdrawal.approval  checked again against the decision's bundle at the
                        record's time; an officer counts once; the counted
                        flag must agree
@@ -36,7 +39,12 @@ code the node runs, and compares the result with what the node recorded:
   withdrawal.rejected  follows a valid rejection
   withdrawal.signed    follows an allowed decision (and the quorum, if one was
                        required); each signature verifies for the re-derived
-                       digest and the key derived for its input
+                       digest (or message) and the key derived for it (a
+                       Bitcoin input's, an Ethereum sender's)
+
+Logs of every chain the auditor knows replay, and logs written before
+intents and records carried other chains (version 1 intents, satoshi
+fields) replay as they did.
 
 Re-deriving a withdrawal needs the wallet's chain code, which the log holds
 only as a hash. A node's own database holds it (a stopped node's node.db, or

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
+	"math/big"
 	"os"
 	"slices"
 	"strings"
@@ -13,23 +15,27 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/cmd/auditor/internal/auditlog"
+	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/signer/audit"
 )
 
 var reportCommand = &command{
 	Name:  "report",
 	Args:  "[-html FILE] DB...",
-	Short: "summarize, per wallet, what the logs recorded: withdrawals and amounts, refusals by rule, approvals, policy changes",
+	Short: "summarize, per wallet, what the logs recorded: withdrawals and amounts per asset, refusals by rule, approvals, policy changes",
 	Long: `Summarizes what the logs recorded, per wallet: withdrawals signed, refused and
-failed with their amounts (merged across the nodes' logs by withdrawal id),
-refusals by rule, approvals by officer (kind withdrawal.approved) and
-policy changes (kind policy.accepted), and the record kinds it did not
-understand, counted. Only verified records count; a log with a bad record
+failed with their amounts per asset (merged across the nodes' logs by
+withdrawal id), fees, refusals by rule, approvals by officer (kind
+withdrawal.approved) and policy changes (kind policy.accepted), and the
+record kinds it did not understand, counted. Amounts are shown in whole
+units where the bundles in the logs give the asset's decimals (BTC with 8
+always), and otherwise in base units, said so in the column. Only verified records count; a log with a bad record
 is reported up to it, with a warning, and the exit status is 1.
 
 With -html, it also writes a self-contained HTML file (no scripts, no
-external resources) with charts of the signed volume per day and of the
-refusals by rule.`,
+external resources) with charts of the signed volume per day (one per
+asset) and of the refusals by rule.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		htmlOut := fs.String("html", "", "also write the report as a self-contained HTML `file`")
 		return func(ctx context.Context, args []string) error {
@@ -67,13 +73,48 @@ refusals by rule.`,
 	},
 }
 
-// btc formats satoshis as BTC with 8 decimals.
-func btc(sat int64) string {
-	sign := ""
-	if sat < 0 {
-		sign, sat = "-", -sat
+// amount writes an amount of one of a wallet's assets: BTC with its 8
+// decimals always written, as reports always showed it; another asset in
+// whole units, trailing zeros dropped, if the bundles gave its decimals;
+// otherwise in base units.
+func amount(s *auditlog.WalletSummary, asset string, a chain.Amount) string {
+	dec, ok := s.Decimals[asset]
+	switch {
+	case !ok:
+		return a.String()
+	case asset == bitcoin.Asset:
+		whole := a.Decimal(dec)
+		frac := ""
+		if i := strings.IndexByte(whole, '.'); i >= 0 {
+			whole, frac = whole[:i], whole[i+1:]
+		}
+		return whole + "." + frac + strings.Repeat("0", dec-len(frac))
 	}
-	return fmt.Sprintf("%s%d.%08d", sign, sat/100_000_000, sat%100_000_000)
+	return a.Decimal(dec)
+}
+
+// unit names the unit amount writes asset in: "BTC", or "ETH (base
+// units)" where the decimals are not known.
+func unit(s *auditlog.WalletSummary, asset string) string {
+	if _, ok := s.Decimals[asset]; ok {
+		return asset
+	}
+	return asset + " (base units)"
+}
+
+// amounts writes amounts per asset with their units: "0.5 ETH, 12
+// USDC (base units)"; "-" if none.
+func amounts(s *auditlog.WalletSummary, a chain.Amounts) string {
+	var parts []string
+	for _, asset := range slices.Sorted(maps.Keys(a)) {
+		if !a[asset].IsZero() {
+			parts = append(parts, amount(s, asset, a[asset])+" "+unit(s, asset))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func sortedByCount(m map[string]int) []string {
@@ -106,17 +147,29 @@ func writeReport(w io.Writer, d *auditlog.ReportData) {
 		}
 		fmt.Fprintf(w, "\nWallet %s: %d withdrawals\n", s.Wallet, total)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "  status\tcount\tBTC\t\n")
+		fmt.Fprintf(tw, "  status\tcount\t")
+		for _, asset := range s.Assets {
+			fmt.Fprintf(tw, "%s\t", unit(s, asset))
+		}
+		fmt.Fprintln(tw)
 		for _, st := range []string{auditlog.StatusSigned, auditlog.StatusRefused, auditlog.StatusFailed, auditlog.StatusPending} {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t\n", st, s.Count[st], btc(s.Amount[st]))
+			fmt.Fprintf(tw, "  %s\t%d\t", st, s.Count[st])
+			for _, asset := range s.Assets {
+				fmt.Fprintf(tw, "%s\t", amount(s, asset, s.Amount[st][asset]))
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
-		fmt.Fprintf(w, "  fees of signed withdrawals: %s BTC\n", btc(s.Fees))
+		fees := "none"
+		if len(s.Fees) > 0 {
+			fees = amounts(s, s.Fees)
+		}
+		fmt.Fprintf(w, "  fees of signed withdrawals: %s\n", fees)
 		if len(s.ByRule) > 0 {
 			fmt.Fprintf(w, "  refusals by rule:\n")
 			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			for _, r := range sortedByCount(s.ByRule) {
-				fmt.Fprintf(tw, "    %s\t%d\t%s BTC\n", r, s.ByRule[r], btc(s.RuleSat[r]))
+				fmt.Fprintf(tw, "    %s\t%d\t%s\n", r, s.ByRule[r], amounts(s, s.RuleAmount[r]))
 			}
 			tw.Flush()
 		}
@@ -165,8 +218,8 @@ func orDash(s string) string {
 // bar is one bar of a chart.
 type bar struct {
 	Label string
-	Value int64
-	Text  string // the value as shown
+	Value float64 // only its ratio to the largest bar is drawn
+	Text  string  // the value as shown
 }
 
 // chart is an inline SVG bar chart: vertical bars (by day) or horizontal
@@ -175,12 +228,13 @@ type chart struct {
 	Title      string
 	Bars       []bar
 	Horizontal bool
+	MaxText    string // the largest value as shown, for vertical charts
 }
 
 // SVG draws the chart. Labels go through html/template's escaping.
 func (c chart) SVG() template.HTML {
 	var b strings.Builder
-	var maxV int64 = 1
+	var maxV float64 = 1
 	for _, x := range c.Bars {
 		maxV = max(maxV, x.Value)
 	}
@@ -190,7 +244,7 @@ func (c chart) SVG() template.HTML {
 		fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="720" height="%d" role="img" aria-label="%s">`, h, esc(c.Title))
 		for i, x := range c.Bars {
 			y := 5 + 24*i
-			wid := int(float64(x.Value) / float64(maxV) * 380)
+			wid := int(x.Value / maxV * 380)
 			fmt.Fprintf(&b, `<text x="0" y="%d" font-size="12">%s</text><rect x="260" y="%d" width="%d" height="16" fill="#b4463c"/><text x="%d" y="%d" font-size="12">%s</text>`,
 				y+13, esc(x.Label), y, max(wid, 1), 266+wid, y+13, esc(x.Text))
 		}
@@ -199,40 +253,45 @@ func (c chart) SVG() template.HTML {
 		bw := 720 / max(len(c.Bars), 1)
 		fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img" aria-label="%s">`, max(bw*len(c.Bars), 200), height+40, esc(c.Title))
 		for i, x := range c.Bars {
-			hh := int(float64(x.Value) / float64(maxV) * (height - top))
+			hh := int(x.Value / maxV * (height - top))
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#2f6f9f"><title>%s: %s</title></rect>`,
 				i*bw+1, height-hh, max(bw-2, 1), hh, esc(x.Label), esc(x.Text))
 			if len(c.Bars) <= 31 || i%7 == 0 {
 				fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="9" transform="rotate(45 %d %d)">%s</text>`, i*bw+2, height+10, i*bw+2, height+10, esc(x.Label[5:]))
 			}
 		}
-		fmt.Fprintf(&b, `<text x="0" y="12" font-size="11">max %s</text>`, esc(btcText(maxV)))
+		fmt.Fprintf(&b, `<text x="0" y="12" font-size="11">max %s</text>`, esc(c.MaxText))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-func btcText(sat int64) string { return btc(sat) + " BTC" }
+// value is an amount as a bar's length.
+func value(a chain.Amount) float64 {
+	f, _ := new(big.Float).SetInt(a.Big()).Float64()
+	return f
+}
 
 type htmlWallet struct {
 	*auditlog.WalletSummary
+	Units  []string // the amount columns' heads, one per asset
 	Rows   []htmlRow
-	Volume chart
+	Volume []chart // one per asset
 	Rules  chart
 	Rule   []htmlRule
 	Offs   []htmlRule
 }
 
 type htmlRow struct {
-	Status string
-	Count  int
-	BTC    string
+	Status  string
+	Count   int
+	Amounts []string // one per asset
 }
 
 type htmlRule struct {
-	Name  string
-	Count int
-	BTC   string
+	Name    string
+	Count   int
+	Amounts string
 }
 
 var reportHTML = template.Must(template.New("report").Parse(`<!DOCTYPE html>
@@ -246,11 +305,11 @@ var reportHTML = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 {{end}}</table>
 {{range .Wallets}}
 <h2>Wallet {{.Wallet}}</h2>
-<table><tr><th>status</th><th>withdrawals</th><th>BTC</th></tr>
-{{range .Rows}}<tr><td>{{.Status}}</td><td>{{.Count}}</td><td>{{.BTC}}</td></tr>{{end}}</table>
-<h3>Signed volume per day</h3>{{if .Volume.Bars}}{{.Volume.SVG}}{{else}}<p>none</p>{{end}}
+<table><tr><th>status</th><th>withdrawals</th>{{range .Units}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr><td>{{.Status}}</td><td>{{.Count}}</td>{{range .Amounts}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
+<h3>Signed volume per day</h3>{{range .Volume}}<h4>{{.Title}}</h4>{{.SVG}}{{else}}<p>none</p>{{end}}
 <h3>Refusals by rule</h3>{{if .Rule}}{{.Rules.SVG}}
-<table><tr><th>rule</th><th>refusals</th><th>BTC</th></tr>{{range .Rule}}<tr><td>{{.Name}}</td><td>{{.Count}}</td><td>{{.BTC}}</td></tr>{{end}}</table>{{else}}<p>none</p>{{end}}
+<table><tr><th>rule</th><th>refusals</th><th>amount</th></tr>{{range .Rule}}<tr><td>{{.Name}}</td><td>{{.Count}}</td><td>{{.Amounts}}</td></tr>{{end}}</table>{{else}}<p>none</p>{{end}}
 <h3>Approvals by officer</h3>{{if .Offs}}<table><tr><th>officer</th><th>approvals</th></tr>{{range .Offs}}<tr><td>{{.Name}}</td><td>{{.Count}}</td></tr>{{end}}</table>{{else}}<p>none recorded</p>{{end}}
 {{end}}
 <h2>Policy changes</h2>{{if .Policy}}<table><tr><th>time</th><th>node</th><th>record</th><th>version</th><th>hash</th></tr>
@@ -263,27 +322,44 @@ func writeHTML(w io.Writer, d *auditlog.ReportData) error {
 	var wallets []htmlWallet
 	for _, s := range d.Wallets() {
 		hw := htmlWallet{WalletSummary: s}
+		for _, asset := range s.Assets {
+			hw.Units = append(hw.Units, unit(s, asset))
+		}
 		for _, st := range []string{auditlog.StatusSigned, auditlog.StatusRefused, auditlog.StatusFailed, auditlog.StatusPending} {
-			hw.Rows = append(hw.Rows, htmlRow{st, s.Count[st], btc(s.Amount[st])})
+			row := htmlRow{Status: st, Count: s.Count[st]}
+			for _, asset := range s.Assets {
+				row.Amounts = append(row.Amounts, amount(s, asset, s.Amount[st][asset]))
+			}
+			hw.Rows = append(hw.Rows, row)
 		}
-		days := make([]string, 0, len(s.ByDay))
-		for day := range s.ByDay {
-			days = append(days, day)
-		}
-		slices.Sort(days)
-		if len(days) > 0 { // every day from the first to the last, empty ones too
+		days := slices.Sorted(maps.Keys(s.ByDay))
+		for _, asset := range s.Assets {
+			if len(days) == 0 {
+				break
+			}
+			// every day from the first to the last, empty ones too
 			first, _ := time.Parse(time.DateOnly, days[0])
 			last, _ := time.Parse(time.DateOnly, days[len(days)-1])
-			hw.Volume.Title = "signed volume per day"
+			c := chart{Title: "signed volume per day, " + unit(s, asset)}
+			var top chain.Amount
 			for t := first; !t.After(last); t = t.AddDate(0, 0, 1) {
 				day := t.Format(time.DateOnly)
-				hw.Volume.Bars = append(hw.Volume.Bars, bar{day, s.ByDay[day], btcText(s.ByDay[day])})
+				a := s.ByDay[day][asset]
+				if a.Cmp(top) > 0 {
+					top = a
+				}
+				c.Bars = append(c.Bars, bar{day, value(a), amount(s, asset, a) + " " + unit(s, asset)})
 			}
+			if top.IsZero() {
+				continue // nothing of it signed
+			}
+			c.MaxText = amount(s, asset, top) + " " + unit(s, asset)
+			hw.Volume = append(hw.Volume, c)
 		}
 		hw.Rules = chart{Title: "refusals by rule", Horizontal: true}
 		for _, r := range sortedByCount(s.ByRule) {
-			hw.Rule = append(hw.Rule, htmlRule{r, s.ByRule[r], btc(s.RuleSat[r])})
-			hw.Rules.Bars = append(hw.Rules.Bars, bar{r, int64(s.ByRule[r]), fmt.Sprint(s.ByRule[r])})
+			hw.Rule = append(hw.Rule, htmlRule{r, s.ByRule[r], amounts(s, s.RuleAmount[r])})
+			hw.Rules.Bars = append(hw.Rules.Bars, bar{r, float64(s.ByRule[r]), fmt.Sprint(s.ByRule[r])})
 		}
 		for _, o := range sortedByCount(s.ByOfficer) {
 			hw.Offs = append(hw.Offs, htmlRule{Name: o, Count: s.ByOfficer[o]})

@@ -47,6 +47,9 @@ type cluster struct {
 	nodes []*node // the node of -node first, then manifest order
 	// policies caches bundles verified in this run, by version.
 	policies map[int64]*verified
+	// unverified are versions that did not verify in this run, reported
+	// once.
+	unverified map[int64]error
 }
 
 func (c *cli) openCluster() (*cluster, error) {
@@ -68,7 +71,7 @@ func (c *cli) openCluster() (*cluster, error) {
 			return nil, withHint(err, "the officer client certificate belongs in %s/clients (officer.pem, officer-key.pem) with the cluster CA in %s/ca.pem", dir, dir)
 		}
 	}
-	cl := &cluster{dir: dir, policies: map[int64]*verified{}}
+	cl := &cluster{dir: dir, policies: map[int64]*verified{}, unverified: map[int64]error{}}
 	mn := slices.Clone(m.Nodes)
 	if c.g.node != "" {
 		i := slices.IndexFunc(mn, func(n signer.ManifestNode) bool { return n.ID == c.g.node })

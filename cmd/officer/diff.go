@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
 	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/chain"
 )
 
 // change is one difference between two bundles. Risky changes widen what
@@ -29,6 +32,9 @@ func diffBundles(cur, next *policy.Bundle) []change {
 		add(true, "version %d is not above %d: the nodes will refuse this bundle", next.Version, cur.Version)
 	} else {
 		add(false, "version %d -> %d", cur.Version, next.Version)
+	}
+	if next.Format != cur.Format {
+		add(false, "bundle format %d -> %d (the same rules read the same way in either; the lines below compare them)", cur.Format, next.Format)
 	}
 	if next.Description != cur.Description {
 		add(false, "description: %q", next.Description)
@@ -79,7 +85,7 @@ func diffBundles(cur, next *policy.Bundle) []change {
 		was, is := cur.Wallets[id], next.Wallets[id]
 		switch {
 		case was == nil:
-			add(true, "NEW WALLET %s %q (%s, %s): %s", id, is.Name, is.Role, is.Network, walletBrief(is))
+			add(true, "NEW WALLET %s %q (%s, %s %s): %s", id, is.Name, is.Role, is.ChainName(), is.Network, walletBrief(is))
 			for _, d := range is.Destinations {
 				add(true, "  wallet %s: NEW DESTINATION %s %q", id, d.Address, d.Label)
 			}
@@ -97,8 +103,12 @@ func walletBrief(r *policy.WalletRules) string {
 	if r.AnyDestination {
 		dest = "ANY DESTINATION"
 	}
-	return fmt.Sprintf("%s, at most %s BTC per withdrawal, %s BTC per 24h, %s BTC per 7d, %d approval tiers",
-		dest, btc(r.MaxAmountSat), btc(r.DailyCapSat), btc(r.WeeklyCapSat), len(r.ApprovalTiers))
+	var assets []string
+	for _, l := range r.AssetLimits() {
+		assets = append(assets, fmt.Sprintf("%s at most %s per withdrawal, %s per 24h, %s per 7d", l.Asset,
+			show(r, l.MaxAmount, l.Asset), show(r, l.DailyCap, l.Asset), show(r, l.WeeklyCap, l.Asset)))
+	}
+	return fmt.Sprintf("%s; %s; fee at most %s; %d approval tiers", dest, strings.Join(assets, "; "), show(r, r.FeeCap(), feeAsset(r)), len(r.Tiers()))
 }
 
 func diffWallet(id string, was, is *policy.WalletRules) []change {
@@ -108,6 +118,9 @@ func diffWallet(id string, was, is *policy.WalletRules) []change {
 	}
 	if was.Name != is.Name {
 		add(false, "renamed %q -> %q", was.Name, is.Name)
+	}
+	if was.ChainName() != is.ChainName() {
+		add(true, "CHAIN CHANGED %s -> %s", was.ChainName(), is.ChainName())
 	}
 	if was.Network != is.Network {
 		add(true, "NETWORK CHANGED %s -> %s", was.Network, is.Network)
@@ -122,45 +135,64 @@ func diffWallet(id string, was, is *policy.WalletRules) []change {
 			add(false, "any_destination off: only the allowlist is paid")
 		}
 	}
-	labels := map[string]string{}
+	// Destinations are matched by the chain's address key, as decisions
+	// match them: another spelling of a listed address is not new.
+	labels := map[string]policy.Destination{}
 	for _, d := range was.Destinations {
-		labels[d.Address] = d.Label
+		labels[destKey(was, d.Address)] = d
 	}
 	now := map[string]bool{}
 	for _, d := range is.Destinations {
-		now[d.Address] = true
-		old, ok := labels[d.Address]
+		k := destKey(is, d.Address)
+		now[k] = true
+		old, ok := labels[k]
 		switch {
 		case !ok:
 			add(true, "NEW DESTINATION %s %q", d.Address, d.Label)
-		case old != d.Label:
-			add(true, "DESTINATION RELABELLED %s: %q -> %q", d.Address, old, d.Label)
+		case old.Label != d.Label:
+			add(true, "DESTINATION RELABELLED %s: %q -> %q", d.Address, old.Label, d.Label)
 		}
 	}
 	for _, d := range was.Destinations {
-		if !now[d.Address] {
+		if !now[destKey(was, d.Address)] {
 			add(false, "destination removed: %s %q", d.Address, d.Label)
 		}
 	}
-	limit := func(name string, a, b int64) {
-		switch {
-		case b > a:
-			add(true, "%s RAISED %s -> %s BTC", name, btc(a), btc(b))
-		case b < a:
-			add(false, "%s lowered %s -> %s BTC", name, btc(a), btc(b))
+	for _, l := range is.AssetLimits() {
+		old := was.Limits(l.Asset)
+		if old == nil {
+			add(true, "NEW ASSET %s: at most %s per withdrawal, %s per 24h, %s per 7d", l.Asset,
+				show(is, l.MaxAmount, l.Asset), show(is, l.DailyCap, l.Asset), show(is, l.WeeklyCap, l.Asset))
+			continue
+		}
+		limit := func(name string, a, b chain.Amount) {
+			switch b.Cmp(a) {
+			case 1:
+				add(true, "%s %s RAISED %s -> %s", l.Asset, name, show(was, a, l.Asset), show(is, b, l.Asset))
+			case -1:
+				add(false, "%s %s lowered %s -> %s", l.Asset, name, show(was, a, l.Asset), show(is, b, l.Asset))
+			}
+		}
+		limit("per-withdrawal cap", old.MaxAmount, l.MaxAmount)
+		limit("24h cap", old.DailyCap, l.DailyCap)
+		limit("7d cap", old.WeeklyCap, l.WeeklyCap)
+	}
+	for _, l := range was.AssetLimits() {
+		if is.Limits(l.Asset) == nil {
+			add(false, "asset %s removed: the wallet can no longer pay it", l.Asset)
 		}
 	}
-	limit("per-withdrawal cap", was.MaxAmountSat, is.MaxAmountSat)
-	limit("24h cap", was.DailyCapSat, is.DailyCapSat)
-	limit("7d cap", was.WeeklyCapSat, is.WeeklyCapSat)
-	limit("fee cap", was.MaxFeeSat, is.MaxFeeSat)
-	if was.AllowRBF != is.AllowRBF {
-		add(is.AllowRBF, "RBF %s", yesNo(is.AllowRBF, "ALLOWED", "no longer allowed"))
+	wasFee, isFee := feeAsset(was), feeAsset(is)
+	switch {
+	case wasFee != isFee:
+		add(true, "FEE CAP CHANGED %s -> %s", show(was, was.FeeCap(), wasFee), show(is, is.FeeCap(), isFee))
+	case is.FeeCap().Cmp(was.FeeCap()) > 0:
+		add(true, "fee cap RAISED %s -> %s", show(was, was.FeeCap(), wasFee), show(is, is.FeeCap(), isFee))
+	case is.FeeCap().Cmp(was.FeeCap()) < 0:
+		add(false, "fee cap lowered %s -> %s", show(was, was.FeeCap(), wasFee), show(is, is.FeeCap(), isFee))
 	}
-	if was.MaxLockTime != is.MaxLockTime {
-		add(is.MaxLockTime > was.MaxLockTime, "lock time %s -> %s", lockTime(was.MaxLockTime), lockTime(is.MaxLockTime))
-	}
-	out = append(out, diffTiers(id, was.ApprovalTiers, is.ApprovalTiers)...)
+	out = append(out, diffParams(id, was, is)...)
+	out = append(out, diffTiers(id, was, is)...)
 	if hoursText(was.Hours) != hoursText(is.Hours) {
 		add(is.Hours == nil, "hours %s -> %s", hoursText(was.Hours), hoursText(is.Hours))
 	}
@@ -201,19 +233,91 @@ func diffWallet(id string, was, is *policy.WalletRules) []change {
 	return out
 }
 
-// diffTiers compares approval tiers. A tier is weaker if an amount needs
-// fewer approvals, or approvals from another group.
-func diffTiers(id string, was, is []policy.Tier) []change {
-	if slices.Equal(was, is) {
+// destKey is how the wallet's chain identifies a destination (Bitcoin:
+// its output script), or the address as written if the chain does not
+// read it.
+func destKey(r *policy.WalletRules, address string) string {
+	if c, _ := r.ChainOf(); c != nil {
+		if k, err := c.AddressKey(r.Network, address); err == nil {
+			return r.ChainName() + "\x00" + r.Network + "\x00" + k
+		}
+	}
+	return "address\x00" + address
+}
+
+// diffParams compares the wallets' chain parameters. Bitcoin's are known:
+// allowing RBF or a higher lock time is risky, the reverse is not. Any
+// change to another chain's parameters (a chain id, a token's address or
+// decimals, a Safe, a gas cap) is risky: this CLI does not judge which
+// way each one widens.
+func diffParams(id string, was, is *policy.WalletRules) []change {
+	var out []change
+	add := func(risky bool, format string, a ...any) {
+		out = append(out, change{risky: risky, text: fmt.Sprintf("wallet %s: ", id) + fmt.Sprintf(format, a...)})
+	}
+	wb, wok := bitcoinParams(was)
+	ib, iok := bitcoinParams(is)
+	if wok && iok {
+		if wb.AllowRBF != ib.AllowRBF {
+			add(ib.AllowRBF, "RBF %s", yesNo(ib.AllowRBF, "ALLOWED", "no longer allowed"))
+		}
+		if wb.MaxLockTime != ib.MaxLockTime {
+			add(ib.MaxLockTime > wb.MaxLockTime, "lock time %s -> %s", lockTime(wb.MaxLockTime), lockTime(ib.MaxLockTime))
+		}
+		return out
+	}
+	a, aerr := flattenJSON(paramsJSON(was))
+	b, berr := flattenJSON(paramsJSON(is))
+	if aerr != nil || berr != nil {
+		add(true, "PARAMS CHANGED: cannot compare them here (%v)", errors.Join(aerr, berr))
+		return out
+	}
+	for _, k := range union(sortedKeys(a), sortedKeys(b)) {
+		name := "params"
+		if k != "" {
+			name += "." + k
+		}
+		old, had := a[k]
+		v, has := b[k]
+		switch {
+		case !had:
+			add(true, "PARAMS CHANGED %s set to %s", name, v)
+		case !has:
+			add(true, "PARAMS CHANGED %s removed (was %s)", name, old)
+		case old != v:
+			add(true, "PARAMS CHANGED %s %s -> %s", name, old, v)
+		}
+	}
+	return out
+}
+
+// paramsJSON is a wallet's chain parameters as JSON: as the bundle spells
+// them, or Bitcoin's of a format 1 bundle.
+func paramsJSON(r *policy.WalletRules) json.RawMessage {
+	if len(r.Params) > 0 {
+		return r.Params
+	}
+	if bp, ok := bitcoinParams(r); ok {
+		raw, _ := json.Marshal(bp) // bools and integers: cannot fail
+		return raw
+	}
+	return nil
+}
+
+// diffTiers compares approval tiers, of every asset. A tier is weaker if
+// an amount needs fewer approvals, or approvals from another group.
+func diffTiers(id string, wasRules, isRules *policy.WalletRules) []change {
+	was, is := wasRules.Tiers(), isRules.Tiers()
+	if slices.EqualFunc(was, is, sameTier) {
 		return nil
 	}
-	text := func(ts []policy.Tier) string {
+	text := func(r *policy.WalletRules, ts []policy.Tier) string {
 		if len(ts) == 0 {
 			return "none"
 		}
 		var parts []string
 		for _, t := range ts {
-			parts = append(parts, fmt.Sprintf("from %s BTC %d of %s", btc(t.MinAmountSat), t.Approvals, t.Group))
+			parts = append(parts, fmt.Sprintf("from %s %d of %s", show(r, t.MinAmount, t.Asset), t.Approvals, t.Group))
 		}
 		return strings.Join(parts, "; ")
 	}
@@ -221,7 +325,7 @@ func diffTiers(id string, was, is []policy.Tier) []change {
 	// needs fewer, or another group's: check at every threshold.
 	risky := false
 	for _, t := range slices.Concat(was, is) {
-		a, b := tierAt(was, t.MinAmountSat), tierAt(is, t.MinAmountSat)
+		a, b := tierAt(was, t.Asset, t.MinAmount), tierAt(is, t.Asset, t.MinAmount)
 		if a != nil && (b == nil || b.Approvals < a.Approvals || b.Group != a.Group) {
 			risky = true
 		}
@@ -230,17 +334,25 @@ func diffTiers(id string, was, is []policy.Tier) []change {
 	if risky {
 		label = "APPROVAL TIERS WEAKENED"
 	}
-	return []change{{risky: risky, text: fmt.Sprintf("wallet %s: %s: %s -> %s", id, label, text(was), text(is))}}
+	return []change{{risky: risky, text: fmt.Sprintf("wallet %s: %s: %s -> %s", id, label, text(wasRules, was), text(isRules, is))}}
 }
 
-// tierAt is the tier that applies to amount, nil if none.
-func tierAt(ts []policy.Tier, amount int64) *policy.Tier {
-	for i := len(ts) - 1; i >= 0; i-- {
-		if amount >= ts[i].MinAmountSat {
-			return &ts[i]
+// sameTier compares tiers as decisions read them, whatever the format.
+func sameTier(a, b policy.Tier) bool {
+	return a.Asset == b.Asset && a.MinAmount.Equal(b.MinAmount) && a.Approvals == b.Approvals && a.Group == b.Group
+}
+
+// tierAt is the tier that applies to amount of asset, nil if none: the
+// highest of the asset's tiers at or below it, as decisions pick it.
+func tierAt(ts []policy.Tier, asset string, amount chain.Amount) *policy.Tier {
+	var best *policy.Tier
+	for i := range ts {
+		t := &ts[i]
+		if t.Asset == asset && amount.Cmp(t.MinAmount) >= 0 && (best == nil || t.MinAmount.Cmp(best.MinAmount) > 0) {
+			best = t
 		}
 	}
-	return nil
+	return best
 }
 
 func roleRank(role string) int {

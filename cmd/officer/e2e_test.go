@@ -19,6 +19,7 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
@@ -122,10 +123,12 @@ func TestEndToEnd(t *testing.T) {
 	next := genesis
 	next.Version, next.Description = 2, "hot wallet"
 	next.Wallets = map[string]*policy.WalletRules{wallet.WalletId: {
-		Name: "hot-1", Network: bitcoin.Regtest, Role: policy.RoleWarm,
+		Name: "hot-1", Chain: bitcoin.Name, Network: string(bitcoin.Regtest), Role: policy.RoleWarm,
 		Destinations: []policy.Destination{{Address: allowedDest, Label: "cold storage"}},
-		MaxAmountSat: 50_000_000, DailyCapSat: 100_000_000, WeeklyCapSat: 200_000_000, MaxFeeSat: 20_000,
-		ApprovalTiers: []policy.Tier{{MinAmountSat: 10_000_000, Approvals: 2, Group: "treasury"}},
+		Assets: []policy.AssetLimits{{Asset: bitcoin.Asset, MaxAmount: chain.AmountOf(50_000_000),
+			DailyCap: chain.AmountOf(100_000_000), WeeklyCap: chain.AmountOf(200_000_000)}},
+		MaxFee:        chain.AmountOf(20_000),
+		ApprovalTiers: []policy.Tier{{Asset: bitcoin.Asset, MinAmount: chain.AmountOf(10_000_000), Approvals: 2, Group: "treasury"}},
 		Originators:   []policy.Originator{policytest.Ledger.Originator()},
 	}}
 	proposed := f("v2.json")
@@ -133,7 +136,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = mustRun(t, "", inCluster("alice", "policy", "diff", proposed)...)
-	wantIn(t, "policy diff", r.stdout, "!! RISK  NEW WALLET "+wallet.WalletId, "NEW DESTINATION "+allowedDest)
+	wantIn(t, "policy diff", r.stdout, "!! RISK  NEW WALLET "+wallet.WalletId, "(warm, bitcoin regtest)", "BTC at most 0.5 BTC per withdrawal",
+		"NEW DESTINATION "+allowedDest)
 	r = runCLI(t, "", inCluster("alice", "policy", "submit", proposed, "-yes")...)
 	if r.err == nil || !strings.Contains(r.stderr, "has no signatures") {
 		t.Errorf("submit before signing: %v\n%s", r.err, r.stderr)
@@ -157,11 +161,16 @@ func TestEndToEnd(t *testing.T) {
 	}
 	r = mustRun(t, "", "-cluster", cluster, "pending")
 	t.Logf("pending:\n%s", r.stdout)
-	wantIn(t, "pending", r.stdout, "wd-1", "0.25000000", "cold storage", "0/2")
+	wantIn(t, "pending", r.stdout, "wd-1", "bitcoin regtest", "0.25 BTC", "cold storage", "0/2")
 	r = mustRun(t, "", "-cluster", cluster, "show", "wd-1")
 	t.Logf("show:\n%s", r.stdout)
-	wantIn(t, "show", r.stdout, "AWAITING_APPROVAL", "allowlisted as \"cold storage\"", "0.25000000 BTC (25,000,000 sat)",
-		"2 of group treasury", "matches node-1", "ledger (its signature over the intent verified here)", "sighashes", "sat/vB", "[0 of 2]")
+	wantIn(t, "show", r.stdout, "AWAITING_APPROVAL", "chain         bitcoin", "network       regtest", "allowlisted as \"cold storage\"",
+		"amount        0.25 BTC (25,000,000 base units)", "the transaction, as the bitcoin chain re-derives it here", "sat/vB", "input 0",
+		"what the wallet signs, recomputed here", "signs         0: ", "tx id         "+sub.GetTx().GetId(), "fee           0.0000",
+		"2 of group treasury", "required for amounts from 0.1 BTC", "matches node-1", "ledger (its signature over the intent verified here)", "[0 of 2]")
+	if strings.Contains(r.stdout, "PROBLEM") || strings.Contains(r.stdout, "!!") {
+		t.Errorf("show of a regtest withdrawal the nodes report truly: a problem or risk marked\n%s", r.stdout)
+	}
 
 	// Approvals: alice with -yes, bob by typing yes; carol is not asked.
 	r = runCLI(t, "no\n", inCluster("alice", "approve", "wd-1")...)
@@ -305,7 +314,7 @@ func createWallet(t *testing.T, conn *grpc.ClientConn) *pb.Wallet {
 	var stream grpc.ServerStreamingClient[pb.CreateWalletResponse]
 	var err error
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		stream, err = pb.NewWalletServiceClient(conn).CreateWallet(ctx, &pb.CreateWalletRequest{Label: "hot-1"})
+		stream, err = pb.NewWalletServiceClient(conn).CreateWallet(ctx, &pb.CreateWalletRequest{Label: "hot-1", Scheme: pb.Scheme_SCHEME_ECDSA_SECP256K1})
 		if err == nil {
 			break
 		}
@@ -339,16 +348,15 @@ func submitWithdrawal(t *testing.T, conn *grpc.ClientConn, w *pb.Wallet, id stri
 		t.Fatal(err)
 	}
 	fund.AddTxOut(wire.NewTxOut(40_000_000, bitcoin.P2WPKHScript(child.PublicKey)))
-	in := bitcoin.Intent{WithdrawalID: id, WalletID: w.WalletId, Network: bitcoin.Regtest, Asset: bitcoin.Asset,
+	bin := bitcoin.Intent{WithdrawalID: id, WalletID: w.WalletId, Network: bitcoin.Regtest, Asset: bitcoin.Asset,
 		Destination: allowedDest, Amount: amount, FeeCap: 10_000}
-	psbt, err := bitcoin.BuildWithdrawal(in, root, []bitcoin.UTXO{{PrevTx: fund, Index: 0, Path: bitcoin.ReceivePath(0)}}, 3, 10)
+	psbt, err := bitcoin.BuildWithdrawal(bin, root, []bitcoin.UTXO{{PrevTx: fund, Index: 0, Path: bitcoin.ReceivePath(0)}}, 3, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
+	in := bitcoin.NeutralIntent(bin)
 	resp, err := pb.NewWithdrawalServiceClient(conn).SubmitWithdrawal(t.Context(), &pb.SubmitWithdrawalRequest{
-		Intent: &pb.WithdrawalIntent{WithdrawalId: id, WalletId: w.WalletId, Network: pb.Network_NETWORK_BITCOIN_REGTEST, Asset: "BTC",
-			Destination: allowedDest, AmountSat: uint64(amount), FeeCapSat: 10_000},
-		Psbt: psbt, IntentSignature: policytest.SignIntent(t, in, policytest.Ledger),
+		Intent: in.Canonical(), UnsignedTx: psbt, IntentSignature: policytest.SignIntent(t, in, policytest.Ledger),
 	})
 	if err != nil {
 		t.Fatalf("submit %s: %v", id, err)

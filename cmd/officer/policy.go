@@ -91,9 +91,14 @@ var policyDiffCommand = &command{
 (verified here; see 'officer policy show'), or with a bundle file (-against,
 which is parsed but not verified), and lists every change. Changes that widen
 what can be paid, to whom, how fast, or who decides are marked "!! RISK": new
-destinations, raised limits, new officers, originators or groups members,
-removed officers, a lowered change quorum, weakened approval tiers. Exit
-code 0 either way; it refuses only a file that is not a valid bundle.`,
+destinations, new assets, raised caps (per asset) or fee cap, a wallet's
+chain, network or chain parameters changed (Bitcoin: RBF allowed, a higher
+lock time; any change to another chain's, such as a chain id, a token or a
+Safe), new officers, originators or groups members, removed officers, a
+lowered change quorum, weakened approval tiers. Bundles of format 1 and 2
+are compared by the rules they mean, so the same rules in either format
+differ in nothing but the format. Exit code 0 either way; it refuses only a
+file that is not a valid bundle.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		against := fs.String("against", "", "compare with this bundle `file` instead of the bundle in force")
 		return func(ctx context.Context, args []string) error {

@@ -8,48 +8,49 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/countersign/countersign/policy"
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"google.golang.org/grpc/codes"
 )
 
-var networks = map[pb.Network]bitcoin.Network{
-	pb.Network_NETWORK_BITCOIN_MAINNET: bitcoin.Mainnet,
-	pb.Network_NETWORK_BITCOIN_TESTNET: bitcoin.Testnet,
-	pb.Network_NETWORK_BITCOIN_SIGNET:  bitcoin.Signet,
-	pb.Network_NETWORK_BITCOIN_REGTEST: bitcoin.Regtest,
+// intentOf parses the intent bytes a node served, as nodes parse them.
+func intentOf(w *pb.Withdrawal) (chain.Intent, error) {
+	if len(w.GetIntent()) == 0 {
+		return chain.Intent{}, errors.New("the node sent no intent")
+	}
+	return chain.ParseIntent(w.Intent)
 }
 
-func intentOf(in *pb.WithdrawalIntent) (bitcoin.Intent, error) {
-	if in == nil {
-		return bitcoin.Intent{}, errors.New("the node sent no intent")
-	}
-	n, ok := networks[in.Network]
-	if !ok {
-		return bitcoin.Intent{}, fmt.Errorf("the intent names network %v", in.Network)
-	}
-	if in.AmountSat > bitcoin.MaxSatoshi || in.FeeCapSat > bitcoin.MaxSatoshi {
-		return bitcoin.Intent{}, fmt.Errorf("the intent's amount or fee cap is out of range")
-	}
-	return bitcoin.Intent{WithdrawalID: in.WithdrawalId, WalletID: in.WalletId, Network: n, Asset: in.Asset,
-		Destination: in.Destination, Amount: int64(in.AmountSat), FeeCap: int64(in.FeeCapSat), RequestedBy: in.RequestedBy}, nil
+// schemes maps the nodes' wallet schemes to the policy's. Unspecified is
+// what wallets made before schemes existed: ECDSA over secp256k1.
+var schemes = map[pb.Scheme]chain.Scheme{
+	pb.Scheme_SCHEME_UNSPECIFIED:     chain.ECDSASecp256k1,
+	pb.Scheme_SCHEME_ECDSA_SECP256K1: chain.ECDSASecp256k1,
+	pb.Scheme_SCHEME_EDDSA_ED25519:   chain.EdDSAEd25519,
 }
+
+// keySizes are the group public key's length per scheme.
+var keySizes = map[chain.Scheme]int{chain.ECDSASecp256k1: 33, chain.EdDSAEd25519: 32}
 
 var pendingCommand = &command{
 	Name:  "pending",
 	Args:  "[-cluster DIR]",
 	Short: "list the withdrawals waiting for officers' approval",
 	Long: `Pending asks every node for the withdrawals awaiting approval and lists
-them: id, wallet, amount, destination label, approvals counted of those
-needed, and age. These are the nodes' figures; 'officer show ID' re-derives a
-withdrawal and verifies its approvals here.`,
+them: id, wallet, chain and network, amount, destination label, approvals
+counted of those needed, and age. These are the nodes' figures (amounts
+are read from the intents they hold, in the units of the policy they were
+decided under); 'officer show ID' re-derives a withdrawal and verifies its
+approvals here.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
@@ -77,7 +78,7 @@ withdrawal and verifies its approvals here.`,
 				}
 				answered++
 				for _, w := range outs[i].Withdrawals {
-					id := w.GetIntent().GetWithdrawalId()
+					id := w.GetWithdrawalId()
 					r := byID[id]
 					if r == nil {
 						r = &row{w: w}
@@ -96,19 +97,29 @@ withdrawal and verifies its approvals here.`,
 			}
 			slices.SortFunc(rows, func(a, b *row) int { return a.w.CreatedAt.AsTime().Compare(b.w.CreatedAt.AsTime()) })
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tWALLET\tAMOUNT BTC\tDESTINATION\tAPPROVALS\tAGE\tNODES")
+			fmt.Fprintln(tw, "ID\tWALLET\tCHAIN\tAMOUNT\tDESTINATION\tAPPROVALS\tAGE\tNODES")
 			for _, r := range rows {
 				w := r.w
-				label := w.DestinationLabel
-				if label == "" {
-					label = "!! not allowlisted: " + w.GetIntent().GetDestination()
-				}
 				got, need := 0, 0
 				if a := w.Approval; a != nil {
 					got, need = len(a.Approvers), int(a.Required)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", w.GetIntent().GetWithdrawalId(), w.GetIntent().GetWalletId(),
-					btc(int64(w.GetIntent().GetAmountSat())), label, got, need, age(time.Since(w.CreatedAt.AsTime())), strings.Join(r.nodes, ","))
+				amount, dest := "!! unreadable intent", ""
+				in, err := intentOf(w)
+				if err == nil && (in.WithdrawalID != w.WithdrawalId || in.WalletID != w.WalletId) {
+					err = fmt.Errorf("the intent is of withdrawal %s of wallet %s", printable(in.WithdrawalID), printable(in.WalletID))
+				}
+				if err != nil {
+					fmt.Fprintf(c.stderr, "officer: withdrawal %s: %v\n", printable(w.WithdrawalId), err)
+				} else {
+					amount, dest = show(c.pendingRules(ctx, cl, w.PolicyVersion, in.WalletID), in.Amount, in.Asset), in.Destination
+				}
+				label := printable(w.DestinationLabel)
+				if label == "" {
+					label = "!! not allowlisted: " + printable(dest)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", printable(w.WithdrawalId), printable(w.WalletId),
+					printable(w.Chain+" "+w.Network), amount, label, got, need, age(time.Since(w.CreatedAt.AsTime())), strings.Join(r.nodes, ","))
 			}
 			tw.Flush()
 			fmt.Fprintln(c.stdout, "\n(the nodes' figures; 'officer show ID' re-derives and verifies one here)")
@@ -117,13 +128,30 @@ withdrawal and verifies its approvals here.`,
 	},
 }
 
+// pendingRules are the wallet's rules in the policy version a withdrawal
+// was decided under, verified here, for its amount's units; nil (amounts
+// in base units) if that policy does not verify here, which is reported.
+func (c *cli) pendingRules(ctx context.Context, cl *cluster, version int64, wallet string) *policy.WalletRules {
+	if _, failed := cl.unverified[version]; failed || version < 1 {
+		return nil
+	}
+	v, err := c.verifiedPolicy(ctx, cl, version)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "officer: amounts of policy version %d in base units: %v\n", version, err)
+		cl.unverified[version] = err
+		return nil
+	}
+	return v.bundle.Wallets[wallet]
+}
+
 // review is a withdrawal fetched from a node and re-derived here.
 type review struct {
 	w        *pb.Withdrawal // as the node reported it
 	node     string
-	intent   bitcoin.Intent
+	intent   chain.Intent // parsed here from the node's intent bytes
 	policy   *verified
-	wallet   bitcoin.Key
+	rules    *policy.WalletRules // the wallet's rules in that policy; nil if none
+	wallet   chain.Key
 	decision policy.Decision
 	hash     [32]byte // the request hash, computed here
 	pending  policy.Pending
@@ -143,67 +171,104 @@ func (c *cli) reviewWithdrawal(ctx context.Context, cl *cluster, id string, now 
 	if err != nil {
 		return nil, err
 	}
-	r := &review{w: resp.Withdrawal, node: n.id}
-	if r.w == nil {
+	w := resp.Withdrawal
+	if w == nil {
 		return nil, fmt.Errorf("%s returned no withdrawal", n.id)
 	}
-	problem := func(format string, a ...any) { r.problems = append(r.problems, fmt.Sprintf(format, a...)) }
-	if r.intent, err = intentOf(r.w.Intent); err != nil {
+	in, err := intentOf(w)
+	if err != nil {
 		return nil, fmt.Errorf("withdrawal %s as %s serves it: %w", id, n.id, err)
 	}
-	if r.intent.WithdrawalID != id {
-		return nil, fmt.Errorf("%s answered for withdrawal %s with withdrawal %q", n.id, id, r.intent.WithdrawalID)
+	if in.WithdrawalID != id {
+		return nil, fmt.Errorf("%s answered for withdrawal %s with withdrawal %q", n.id, id, in.WithdrawalID)
 	}
-	r.hash = policy.RequestHash(r.intent, r.w.Psbt)
-	if !bytes.Equal(r.hash[:], r.w.RequestHash) {
-		problem("REQUEST HASH MISMATCH: %s reports %x, this machine computes %x from the intent and PSBT it sent", n.id, r.w.RequestHash, r.hash)
-	}
-	if r.w.PolicyVersion < 1 {
+	if w.PolicyVersion < 1 {
 		return nil, fmt.Errorf("withdrawal %s: %s names no policy version", id, n.id)
 	}
-	if r.policy, err = c.verifiedPolicy(ctx, cl, r.w.PolicyVersion); err != nil {
+	pol, err := c.verifiedPolicy(ctx, cl, w.PolicyVersion)
+	if err != nil {
 		return nil, err
+	}
+	key, err := c.walletKey(ctx, cl, in.WalletID)
+	if err != nil {
+		return nil, err
+	}
+	return newReview(w, n.id, in, pol, key, now), nil
+}
+
+// newReview re-derives withdrawal w, as node reported it, from its intent
+// in under the policy it was decided under, verified here, with the
+// wallet's key as every node returned it; and lists every disagreement.
+func newReview(w *pb.Withdrawal, node string, in chain.Intent, pol *verified, key chain.Key, now time.Time) *review {
+	r := &review{w: w, node: node, intent: in, policy: pol, rules: pol.bundle.Wallets[in.WalletID], wallet: key}
+	id := in.WithdrawalID
+	problem := func(format string, a ...any) { r.problems = append(r.problems, fmt.Sprintf(format, a...)) }
+	if r.w.WithdrawalId != in.WithdrawalID || r.w.WalletId != in.WalletID || r.w.Chain != in.Chain || r.w.Network != in.Network {
+		problem("INTENT MISMATCH: %s reports withdrawal %s of wallet %s on %s %s; the intent it sent names withdrawal %s of wallet %s on %s %s", node,
+			printable(r.w.WithdrawalId), printable(r.w.WalletId), printable(r.w.Chain), printable(r.w.Network),
+			in.WithdrawalID, in.WalletID, printable(in.Chain), printable(in.Network))
+	}
+	if r.w.Replaces != in.Replaces {
+		problem("REPLACEMENT MISMATCH: %s says it replaces %q; the intent it sent, %q", node, r.w.Replaces, in.Replaces)
+	}
+	r.hash = policy.RequestHash(in, r.w.UnsignedTx)
+	if !bytes.Equal(r.hash[:], r.w.RequestHash) {
+		problem("REQUEST HASH MISMATCH: %s reports %x, this machine computes %x from the intent and unsigned transaction it sent", node, r.w.RequestHash, r.hash)
 	}
 	if ph := r.policy.bundle.Hash(); !bytes.Equal(ph[:], r.w.PolicyHash) {
-		problem("POLICY MISMATCH: %s says it decided under policy %x…, but version %d is %x…", n.id, short(r.w.PolicyHash), r.w.PolicyVersion, ph[:6])
-	}
-	if r.wallet, err = c.walletKey(ctx, cl, r.intent.WalletID); err != nil {
-		return nil, err
+		problem("POLICY MISMATCH: %s says it decided under policy %x…, but version %d is %x…", node, short(r.w.PolicyHash), r.w.PolicyVersion, ph[:6])
 	}
 	decidedAt := r.w.CreatedAt.AsTime()
-	r.decision = r.policy.bundle.Decide(policy.Request{Intent: r.intent, IntentSignature: r.w.IntentSignature, PSBT: r.w.Psbt,
-		Wallet: r.wallet, Now: decidedAt})
+	r.decision = r.policy.bundle.Decide(policy.Request{Intent: in, IntentSignature: r.w.IntentSignature, UnsignedTx: r.w.UnsignedTx,
+		Wallet: r.wallet, Nonces: nextNonce{in}, Now: decidedAt})
 	d := r.decision
 	if !d.Allowed {
 		problem("REFUSED HERE: %s: %s", d.Rule, d.Reason)
 	}
-	if d.Withdrawal != nil {
-		if d.Withdrawal.TxID.String() != r.w.Txid && r.w.Txid != "" {
-			problem("TXID MISMATCH: %s reports %s, re-derived here %s", n.id, r.w.Txid, d.Withdrawal.TxID)
+	if tx := d.Tx; tx != nil {
+		ref := r.w.GetTx()
+		if ref.GetId() != "" && ref.GetId() != tx.ID {
+			problem("TX ID MISMATCH: %s reports %s, re-derived here %s", node, printable(ref.GetId()), tx.ID)
 		}
-		if r.w.FeeSat != 0 && int64(r.w.FeeSat) != d.Withdrawal.Fee {
-			problem("FEE MISMATCH: %s reports %d sat, re-derived here %d sat", n.id, r.w.FeeSat, d.Withdrawal.Fee)
+		if ref.GetFee() != "" || ref.GetFeeAsset() != "" {
+			fee, err := chain.ParseAmount(ref.GetFee())
+			if err != nil || !fee.Equal(tx.Fee) || ref.GetFeeAsset() != tx.FeeAsset {
+				problem("FEE MISMATCH: %s reports %s %s, re-derived here %s", node, printable(ref.GetFee()), printable(ref.GetFeeAsset()), amountText(r.rules, tx.Fee, tx.FeeAsset))
+			}
+		}
+		switch nn := r.w.GetNonce(); {
+		case nn != nil && tx.Nonce == nil:
+			problem("NONCE MISMATCH: %s says it holds nonce %d of %s; re-derived here, the transaction uses no account nonce", node, nn.Nonce, printable(nn.Account))
+		case nn != nil && (nn.Account != tx.Nonce.Account || nn.Nonce != tx.Nonce.Nonce):
+			problem("NONCE MISMATCH: %s says it holds nonce %d of %s; re-derived here: nonce %d of %s", node, nn.Nonce, printable(nn.Account), tx.Nonce.Nonce, tx.Nonce.Account)
+		}
+		if tx.Nonce != nil {
+			r.notes = append(r.notes, fmt.Sprintf("whether nonce %d is the next one of %s depends on what the nodes signed before; the nodes check it. Re-derived here as if it were.",
+				tx.Nonce.Nonce, tx.Nonce.Account))
 		}
 	}
 	if d.Allowed && d.DestinationLabel != r.w.DestinationLabel {
-		problem("LABEL MISMATCH: %s labels the destination %q, the policy here %q", n.id, r.w.DestinationLabel, d.DestinationLabel)
+		problem("LABEL MISMATCH: %s labels the destination %q, the policy here %q", node, r.w.DestinationLabel, d.DestinationLabel)
 	}
 	if d.Allowed && d.Originator != r.w.Originator {
-		problem("ORIGINATOR MISMATCH: %s says %q signed the intent, verified here: %q", n.id, r.w.Originator, d.Originator)
+		problem("ORIGINATOR MISMATCH: %s says %q signed the intent, verified here: %q", node, r.w.Originator, d.Originator)
 	}
 	a := r.w.Approval
-	switch {
-	case d.Approval == nil && a != nil:
-		problem("TIER MISMATCH: %s asks for %d approvals of %s; re-derived here, this withdrawal needs none", n.id, a.Required, a.Group)
-	case d.Approval != nil && a == nil:
-		problem("TIER MISMATCH: re-derived here it needs %d approvals of %s; %s asks for none", d.Approval.Approvals, d.Approval.Group, n.id)
-	case d.Approval != nil && (int(a.Required) != d.Approval.Approvals || a.Group != d.Approval.Group):
-		problem("TIER MISMATCH: %s asks for %d of %s; re-derived here: %d of %s", n.id, a.Required, a.Group, d.Approval.Approvals, d.Approval.Group)
+	switch t := d.Approval; {
+	case t == nil && a != nil:
+		problem("TIER MISMATCH: %s asks for %d approvals of %s; re-derived here, this withdrawal needs none", node, a.Required, printable(a.Group))
+	case t != nil && a == nil:
+		problem("TIER MISMATCH: re-derived here it needs %d approvals of %s; %s asks for none", t.Approvals, t.Group, node)
+	case t != nil && (int(a.Required) != t.Approvals || a.Group != t.Group):
+		problem("TIER MISMATCH: %s asks for %d of %s; re-derived here: %d of %s", node, a.Required, printable(a.Group), t.Approvals, t.Group)
+	case t != nil && (a.TierAsset != t.Asset || a.TierMinAmount != t.MinAmount.String()):
+		problem("TIER MISMATCH: %s applies the tier from %s base units of %s; re-derived here, from %s", node,
+			printable(a.TierMinAmount), printable(a.TierAsset), amountText(r.rules, t.MinAmount, t.Asset))
 	}
 	r.notes = append(r.notes, fmt.Sprintf("the 24h and 7d caps depend on what each node committed before; they are checked by the nodes. Re-derived here as if nothing else had left the wallet, at the node's decision time %s.",
 		decidedAt.UTC().Format(time.RFC3339)))
 	if d.Approval != nil {
-		r.pending = policy.Pending{WithdrawalID: id, RequestHash: r.hash, Tier: *d.Approval, RequestedBy: r.intent.RequestedBy}
+		r.pending = policy.Pending{WithdrawalID: id, RequestHash: r.hash, Tier: *d.Approval, RequestedBy: in.RequestedBy}
 		var signed []policy.SignedApproval
 		if a != nil {
 			for _, ap := range a.Approvals {
@@ -212,93 +277,114 @@ func (c *cli) reviewWithdrawal(ctx context.Context, cl *cluster, id string, now 
 		}
 		r.tally = r.policy.bundle.Tally(signed, r.pending, now)
 	}
-	return r, nil
+	return r
+}
+
+// nextNonce stands in for a node's record of account nonces, which this
+// machine does not have: the withdrawal's nonce is taken to be the next
+// unsigned one, and a replacement to take it over from the withdrawal it
+// names, paying the same. The policy's own nonce rules (its first nonce,
+// whether it allows replacement at all) are still applied here.
+type nextNonce struct{ in chain.Intent }
+
+var _ policy.NonceBook = nextNonce{}
+
+func (b nextNonce) Nonce(_ string, nonce uint64) policy.NonceState {
+	st := policy.NonceState{Next: nonce, Known: true}
+	if b.in.Replaces != "" {
+		st.Holder, st.HolderIntent = b.in.Replaces, b.in
+	}
+	return st
 }
 
 // walletKey asks every node for the wallet's root key and requires them
-// to agree: the key decides which outputs are change.
-func (c *cli) walletKey(ctx context.Context, cl *cluster, id string) (bitcoin.Key, error) {
+// to agree: the key decides which outputs are change, and which account
+// pays.
+func (c *cli) walletKey(ctx context.Context, cl *cluster, id string) (chain.Key, error) {
 	outs, errs := every(ctx, cl, "GetWallet", func(ctx context.Context, n *node) (*pb.GetWalletResponse, error) {
 		return n.wallets.GetWallet(ctx, &pb.GetWalletRequest{WalletId: id})
 	})
-	var key bitcoin.Key
+	var key chain.Key
 	var from string
 	for i, n := range cl.nodes {
 		if errs[i] != nil {
 			continue
 		}
 		w := outs[i].Wallet
-		if w == nil || len(w.PublicKey) != 33 || len(w.ChainCode) != 32 {
-			return bitcoin.Key{}, fmt.Errorf("%s returned wallet %s without a 33-byte public key and 32-byte chain code", n.id, id)
+		scheme, ok := schemes[w.GetScheme()]
+		if w == nil || !ok || len(w.PublicKey) != keySizes[scheme] || len(w.ChainCode) != 32 {
+			return chain.Key{}, fmt.Errorf("%s returned wallet %s without a known scheme, a public key of its size and a 32-byte chain code (scheme %v, %d-byte key)",
+				n.id, id, w.GetScheme(), len(w.GetPublicKey()))
 		}
-		k := bitcoin.Key{PublicKey: [33]byte(w.PublicKey), ChainCode: [32]byte(w.ChainCode)}
+		k := chain.Key{Scheme: scheme, PublicKey: bytes.Clone(w.PublicKey), ChainCode: [32]byte(w.ChainCode)}
 		if from == "" {
 			key, from = k, n.id
-		} else if k != key {
-			return bitcoin.Key{}, fmt.Errorf("WALLET KEY MISMATCH: %s and %s return different keys for wallet %s: do not approve anything from it", from, n.id, id)
+		} else if k.Scheme != key.Scheme || !bytes.Equal(k.PublicKey, key.PublicKey) || k.ChainCode != key.ChainCode {
+			return chain.Key{}, fmt.Errorf("WALLET KEY MISMATCH: %s and %s return different keys for wallet %s: do not approve anything from it", from, n.id, id)
 		}
 	}
 	if from == "" {
-		return bitcoin.Key{}, fmt.Errorf("wallet %s: %w", id, errors.Join(errs...))
+		return chain.Key{}, fmt.Errorf("wallet %s: %w", id, errors.Join(errs...))
 	}
 	return key, nil
 }
 
 // writeReview shows a reviewed withdrawal.
 func writeReview(w io.Writer, r *review, now time.Time) {
-	in, d := r.intent, r.decision
+	in, d, rules := r.intent, r.decision, r.rules
 	fmt.Fprintf(w, "withdrawal %s: %s on %s, created %s (%s ago)\n", in.WithdrawalID, strings.TrimPrefix(r.w.Status.String(), "WITHDRAWAL_STATUS_"),
 		r.node, r.w.CreatedAt.AsTime().UTC().Format("2006-01-02 15:04:05 UTC"), age(now.Sub(r.w.CreatedAt.AsTime())))
-	fmt.Fprintf(w, "re-derived on this machine from the raw intent and PSBT, under policy version %d (%s)\n\n", r.policy.bundle.Version, signedByText(r.policy))
-	rules := r.policy.bundle.Wallets[in.WalletID]
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t%s\n", k, fmt.Sprintf(format, a...)) }
-	row("network", "%s", in.Network)
+	fmt.Fprintf(w, "re-derived on this machine from the raw intent and unsigned transaction, under policy version %d (%s)\n\n", r.policy.bundle.Version, signedByText(r.policy))
+	var sh sheet
+	row, heading := sh.row, sh.heading
+	row("chain", "%s", printable(in.Chain))
+	row("network", "%s", printable(in.Network))
 	if rules != nil {
 		row("wallet", "%s %q (%s)", in.WalletID, rules.Name, rules.Role)
 	} else {
 		row("wallet", "%s !! NOT IN THE POLICY", in.WalletID)
 	}
-	row("destination", "%s", in.Destination)
+	row("destination", "%s", printable(in.Destination))
 	switch {
 	case d.DestinationLabel != "":
 		row("", "allowlisted as %q", d.DestinationLabel)
 	default:
 		row("", "!! NOT ON ALLOWLIST")
 	}
-	row("amount", "%s", amount(in.Amount))
-	if wd := d.Withdrawal; wd != nil {
-		rate := "?"
-		if wd.VSize > 0 {
-			rate = fmt.Sprintf("%.1f sat/vB", float64(wd.Fee)/float64(wd.VSize))
+	row("amount", "%s", amountText(rules, in.Amount, in.Asset))
+	if in.Replaces != "" {
+		row("replaces", "%s (takes over its account nonce, for a higher fee)", in.Replaces)
+	}
+	if tx := d.Tx; tx != nil {
+		heading("the transaction, as the %s chain re-derives it here", printable(in.Chain))
+		for _, f := range tx.Facts {
+			v := printable(f.Value)
+			if f.Risk {
+				v = "!! " + v
+			}
+			row(printable(f.Label), "%s", v)
 		}
-		row("fee", "%s, %s (~%d vB); intent's cap %s", amount(wd.Fee), rate, wd.VSize, sats(in.FeeCap))
-		if len(wd.Change) == 0 {
-			row("change", "none")
+		heading("what the wallet signs, recomputed here")
+		if len(tx.Sign) == 0 {
+			row("signs", "!! nothing")
 		}
-		for i, ch := range wd.Change {
+		for i, s := range tx.Sign {
 			k := ""
 			if i == 0 {
-				k = "change"
+				k = "signs"
 			}
-			row(k, "%s to %s (%s, the wallet's own)", amount(ch.Value), ch.Address, ch.Path)
+			row(k, "%d: %x (key %s)", i, s.Message, s.Path)
 		}
-		var spent int64
-		for _, inp := range wd.Inputs {
-			spent += inp.Value
-		}
-		row("inputs", "%d, spending %s", len(wd.Inputs), amount(spent))
-		row("txid", "%s", wd.TxID)
-		for i, dg := range wd.Digests {
-			k := ""
-			if i == 0 {
-				k = "sighashes"
-			}
-			row(k, "input %d: %x", i, dg)
+		row("tx id", "%s", tx.ID)
+		row("fee", "%s; the intent's cap %s", amountText(rules, tx.Fee, tx.FeeAsset), show(rules, in.FeeCap, tx.FeeAsset))
+		if n := tx.Nonce; n != nil {
+			row("nonce", "%d of %s (the policy's first %d; replacement %s)", n.Nonce, printable(n.Account), n.First, yesNo(n.Replaceable, "allowed", "not allowed"))
 		}
 	} else {
-		row("transaction", "!! NOT RE-DERIVED: %s", d.Reason)
+		heading("the transaction")
+		row("", "!! NOT RE-DERIVED: %s", printable(d.Reason))
 	}
+	heading("the request")
 	hashNote := "recomputed here; matches " + r.node
 	if !bytes.Equal(r.hash[:], r.w.RequestHash) {
 		hashNote = "recomputed here; !! " + r.node + " REPORTS " + hex.EncodeToString(r.w.RequestHash)
@@ -312,19 +398,19 @@ func writeReview(w io.Writer, r *review, now time.Time) {
 	if in.RequestedBy != "" {
 		row("requested by", "%s (may not approve it)", in.RequestedBy)
 	}
-	tw.Flush()
+	sh.write(w)
 	fmt.Fprintln(w)
 	if t := d.Approval; t != nil {
-		fmt.Fprintf(w, "approval: %d of group %s (%s), required for amounts from %s BTC\n", t.Approvals, t.Group,
-			strings.Join(r.policy.bundle.Groups[t.Group], ", "), btc(t.MinAmountSat))
+		fmt.Fprintf(w, "approval: %d of group %s (%s), required for amounts from %s\n", t.Approvals, t.Group,
+			strings.Join(r.policy.bundle.Groups[t.Group], ", "), show(rules, t.MinAmount, t.Asset))
 		fmt.Fprintf(w, "  approved by (verified here): %s  [%d of %d]\n", orNone(strings.Join(r.tally.Approvers, ", ")), len(r.tally.Approvers), t.Approvals)
 		if r.tally.Rejection != nil {
 			rej, _ := policy.ParseStatement(r.tally.Rejection.Statement)
-			fmt.Fprintf(w, "  !! REJECTED by %s: %s\n", r.tally.Rejection.Officer, rej.Reason)
+			fmt.Fprintf(w, "  !! REJECTED by %s: %s\n", r.tally.Rejection.Officer, printable(rej.Reason))
 		}
 		if r.w.Approval != nil {
-			for i, p := range r.tally.Problems {
-				fmt.Fprintf(w, "  does not count: %s: %v\n", r.w.Approval.Approvals[i].Officer, p)
+			for _, i := range slices.Sorted(maps.Keys(r.tally.Problems)) {
+				fmt.Fprintf(w, "  does not count: %s: %v\n", printable(r.w.Approval.Approvals[i].Officer), r.tally.Problems[i])
 			}
 		}
 		if n := t.Approvals - len(r.tally.Approvers); n > 0 && r.tally.Rejection == nil {
@@ -351,18 +437,54 @@ func writeReview(w io.Writer, r *review, now time.Time) {
 	}
 }
 
+// sheet is rows of a label and a value under headings, written with
+// every value in one column.
+type sheet []sheetLine
+
+type sheetLine struct {
+	heading      bool
+	label, value string
+}
+
+func (s *sheet) row(label, format string, a ...any) {
+	*s = append(*s, sheetLine{label: label, value: fmt.Sprintf(format, a...)})
+}
+
+func (s *sheet) heading(format string, a ...any) {
+	*s = append(*s, sheetLine{heading: true, value: fmt.Sprintf(format, a...)})
+}
+
+func (s sheet) write(w io.Writer) {
+	width := 0
+	for _, l := range s {
+		if !l.heading {
+			width = max(width, utf8.RuneCountInString(l.label))
+		}
+	}
+	for _, l := range s {
+		if l.heading {
+			fmt.Fprintf(w, "\n%s\n", l.value)
+			continue
+		}
+		fmt.Fprintf(w, "  %s%s  %s\n", l.label, strings.Repeat(" ", width-utf8.RuneCountInString(l.label)), l.value)
+	}
+}
+
 var showCommand = &command{
 	Name:  "show",
 	Args:  "ID [-cluster DIR]",
 	Short: "fetch a withdrawal and re-derive it here, with its approvals verified",
-	Long: `Show fetches withdrawal ID (its raw intent and PSBT) from a node, fetches
-the policy bundle it was decided under and verifies it here, asks every node
-for the wallet's key, and re-derives the withdrawal here with the policy
-code the nodes run. It shows the network, wallet, destination and its
-allowlist label, amount, fee and fee rate, change, the sighash digests, the
-txid and the request hash (computed here), the approval tier, the approvals
-so far (each verified here) and the originator (its signature verified
-here). Anything the node reports that this machine does not re-derive is a
+	Long: `Show fetches withdrawal ID (its raw intent and unsigned transaction) from a
+node, fetches the policy bundle it was decided under and verifies it here,
+asks every node for the wallet's key, and re-derives the withdrawal here
+with the policy code the nodes run, on any chain. It shows the chain,
+network, wallet, destination and its allowlist label, and amount; what the
+chain re-derives of the transaction (for Bitcoin: fee rate, change and
+inputs; lines marked !! need a second look); what the wallet signs
+(recomputed here), the transaction id, the fee and the account nonce if
+any; the request hash (computed here), the approval tier, the approvals so
+far (each verified here) and the originator (its signature verified here).
+Anything the node reports that this machine does not re-derive is a
 PROBLEM, and exit code 1.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
@@ -396,7 +518,7 @@ var approveCommand = &command{
 	Long: `Approve does all that 'officer show' does, and if this machine re-derives
 the withdrawal exactly as the node reports it, asks you to type yes (-yes
 skips the question), then signs an approval statement: verdict approve, the
-withdrawal id, the request hash computed here, the txid, the hash of the
+withdrawal id, the request hash computed here, the tx id, the hash of the
 policy it was decided under, and an expiry. It sends the approval to every
 node and reports each node's answer. Exit code 1 if no node counted it, or a
 node refused it as invalid.`,
@@ -479,15 +601,19 @@ func (c *cli) approve(ctx context.Context, id, verdict, reason string, lifetime 
 	if verdict == policy.VerdictApprove && slices.Contains(r.tally.Approvers, me.name) {
 		fmt.Fprintf(c.stdout, "note: you (%s) approved it already; sending a fresh approval\n", me.name)
 	}
-	txid, fee := r.w.Txid, int64(r.w.FeeSat)
-	if wd := d.Withdrawal; wd != nil {
-		txid, fee = wd.TxID.String(), wd.Fee
+	txid, fee := r.w.GetTx().GetId(), "?"
+	if f, err := chain.ParseAmount(r.w.GetTx().GetFee()); err == nil {
+		fee = show(r.rules, f, r.w.GetTx().GetFeeAsset())
 	}
-	dest := fmt.Sprintf("%q (%s)", d.DestinationLabel, r.intent.Destination)
+	if tx := d.Tx; tx != nil {
+		txid, fee = tx.ID, show(r.rules, tx.Fee, tx.FeeAsset)
+	}
+	dest := fmt.Sprintf("%q (%s)", d.DestinationLabel, printable(r.intent.Destination))
 	if d.DestinationLabel == "" {
-		dest = r.intent.Destination + " (NOT ON ALLOWLIST)"
+		dest = printable(r.intent.Destination) + " (NOT ON ALLOWLIST)"
 	}
-	q := fmt.Sprintf("%s withdrawal %s as %s: %s BTC to %s, fee %s?", strings.ToUpper(verdict[:1])+verdict[1:], id, me.name, btc(r.intent.Amount), dest, sats(fee))
+	q := fmt.Sprintf("%s withdrawal %s as %s: %s on %s %s to %s, fee %s?", strings.ToUpper(verdict[:1])+verdict[1:], id, me.name,
+		show(r.rules, r.intent.Amount, r.intent.Asset), printable(r.intent.Chain), printable(r.intent.Network), dest, fee)
 	if err := c.confirm(q, yes); err != nil {
 		return err
 	}

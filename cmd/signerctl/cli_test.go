@@ -81,6 +81,7 @@ func TestUsageErrors(t *testing.T) {
 		{"wallet show with two ids", []string{"wallet", "show", "w-1", "w-2"}, []string{`unexpected argument "w-2"`}},
 		{"address without wallet", []string{"address"}, []string{"-wallet is required"}},
 		{"address on an unknown network", []string{"address", "-wallet", "w-1", "-network", "litecoin"}, []string{`-network "litecoin": want mainnet, testnet, signet or regtest`}},
+		{"address on an unknown chain", []string{"address", "-wallet", "w-1", "-chain", "dogecoin"}, []string{`-chain "dogecoin": want one of bitcoin`}},
 		{"hardened index", []string{"address", "-wallet", "w-1", "-index", "2147483648"}, []string{"-index 2147483648: non-hardened indexes are below 2^31"}},
 		{"pool wait for nothing", []string{"pool", "wait", "-min", "0"}, []string{"-min must be at least 1"}},
 		{"init without genesis", []string{"init"}, []string{"-genesis is required", "usage: signerctl init -genesis FILE"}},
@@ -115,7 +116,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "dev"}, []string{"usage: signerctl dev", "-preparams", "-genesis"}},
 		{[]string{"help", "wallet"}, []string{"usage: signerctl wallet create", "usage: signerctl wallet list", "usage: signerctl wallet show"}},
 		{[]string{"help", "pool", "wait"}, []string{"usage: signerctl pool wait", "-min"}},
-		{[]string{"address", "-h"}, []string{"usage: signerctl address", "-network", "-change", "-index"}},
+		{[]string{"address", "-h"}, []string{"usage: signerctl address", "-chain", "-network", "-change", "-index", "never defaults to mainnet", "Bitcoin to regtest"}},
 		{[]string{"wallet", "show", "-help"}, []string{"usage: signerctl wallet show WALLET_ID"}},
 		{[]string{"help", "fund"}, []string{"usage: signerctl fund", "broadcast nowhere", "-utxos-out"}},
 		{[]string{"help", "withdraw"}, []string{"usage: signerctl withdraw build", "usage: signerctl withdraw submit", "withdrawal.id_reused", "usage: signerctl withdraw watch"}},
@@ -322,6 +323,24 @@ func TestClientErrors(t *testing.T) {
 	}
 }
 
+// On a cluster that is not a lab, address asks for -network rather than
+// assume one: a usage error before any call.
+func TestAddressNeedsANetworkOutsideALab(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "c")
+	if r := runCLI(t, nil, "init", "-dir", dir, "-genesis", writeGenesis(t, policytest.Alice, policytest.Bob), "-addresses", strings.Join(freeAddresses(t, 3), ",")); r.code != 0 {
+		t.Fatalf("init: %s", r.stderr)
+	}
+	r := runCLI(t, nil, "address", "-cluster", dir, "-wallet", "w-0123456789abcdef")
+	if r.code != 2 || !strings.Contains(r.stderr, `-network is required: cluster "test" is not a lab`) || strings.Contains(r.stderr, "Unavailable") {
+		t.Errorf("address without -network on cluster \"test\": exit code %d\n%s", r.code, r.stderr)
+	}
+	// With -network it calls the node (which is down here).
+	r = runCLI(t, nil, "address", "-cluster", dir, "-wallet", "w-0123456789abcdef", "-network", "testnet")
+	if r.code != 1 || !strings.Contains(r.stderr, "code: Unavailable") {
+		t.Errorf("address -network testnet: exit code %d\n%s", r.code, r.stderr)
+	}
+}
+
 // freeAddresses returns n loopback addresses nothing listens on right now.
 func freeAddresses(t *testing.T, n int) []string {
 	t.Helper()
@@ -360,7 +379,7 @@ func TestDescribePool(t *testing.T) {
 
 func TestJSONOutputsUseSnakeCase(t *testing.T) {
 	for _, v := range []any{walletJSON{}, addressJSON{}, statusJSON{}, fundJSON{}, fundOutputJSON{}, utxoJSON{}, intentJSON{},
-		withdrawalJSON{}, refusalJSON{}} {
+		buildJSON{}, withdrawalJSON{}, nonceJSON{}, approvalJSON{}, refusalJSON{}} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)

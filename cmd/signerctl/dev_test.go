@@ -16,6 +16,7 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer"
@@ -248,7 +249,7 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 		t.Errorf("policy propose of a new wallet without -network: exit code %d\n%s", r.code, r.stderr)
 	}
 	r = run(append(slices.Clone(propose), "-weekly-cap", "1000")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "weekly_cap_sat must be at least daily_cap_sat") || !strings.Contains(r.stderr, "nothing was written") {
+	if r.code != 1 || !strings.Contains(r.stderr, "assets.BTC.weekly_cap must be at least daily_cap") || !strings.Contains(r.stderr, "nothing was written") {
 		t.Errorf("policy propose with a weekly cap below the daily cap: exit code %d\n%s", r.code, r.stderr)
 	}
 	if _, err := os.Stat(proposed); err == nil {
@@ -279,9 +280,11 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 	if next.Version != 2 || next.Cluster != "lab" || len(next.Officers) != 3 || next.ChangeQuorum != 2 || len(next.Wallets) != 1 || w == nil {
 		t.Fatalf("the draft: version %d of cluster %q, %d officers, quorum %d, wallets %v", next.Version, next.Cluster, len(next.Officers), next.ChangeQuorum, next.Wallets)
 	}
-	if w.Network != bitcoin.Regtest || w.Role != policy.RoleCold || w.AnyDestination ||
+	sat := func(v uint64) chain.Amount { return chain.AmountOf(v) }
+	if next.Format != policy.BundleFormat || w.Chain != bitcoin.Name || w.Network != string(bitcoin.Regtest) || w.Role != policy.RoleCold || w.AnyDestination ||
 		!slices.Equal(w.Destinations, []policy.Destination{{Address: allowedDest, Label: "cold storage"}}) ||
-		w.MaxAmountSat != 50_000_000 || w.DailyCapSat != 100_000_000 || w.WeeklyCapSat != 300_000_000 || w.MaxFeeSat != 20_000 ||
+		!sameLimits(w.AssetLimits(), []policy.AssetLimits{{Asset: bitcoin.Asset, MaxAmount: sat(50_000_000), DailyCap: sat(100_000_000), WeeklyCap: sat(300_000_000)}}) ||
+		!w.FeeCap().Equal(sat(20_000)) || w.MaxAmountSat != 0 || w.MaxFeeSat != 0 ||
 		len(w.Originators) != 1 || w.Originators[0].Name != "ledger" || !w.Originators[0].Key.Equal(ledgerKey) {
 		t.Errorf("the draft's rules of %s: %+v", wallet, w)
 	}
@@ -398,11 +401,11 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 	}
 	signIntent := func(intentFile, sigFile string) {
 		t.Helper()
-		in, _, err := readIntent(intentFile)
+		_, canonical, err := readIntent(intentFile)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sig, err := ledger.Sign(keys.NamespaceIntent, in.Canonical())
+		sig, err := ledger.Sign(keys.NamespaceIntent, canonical)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -417,8 +420,8 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 	// The intent untouched and signed by the ledger (-intent-signature),
 	// its transaction altered: the client warns, and the nodes find no
 	// output paying the intent's destination.
-	altered, _ := json.Marshal(intentJSON{WithdrawalID: "wd-3", WalletID: wallet, Network: "regtest", Asset: "BTC",
-		Destination: allowedDest, AmountSat: 25_000_000, FeeCapSat: 10_000})
+	altered := bitcoin.NeutralIntent(bitcoin.Intent{WithdrawalID: "wd-3", WalletID: wallet, Network: bitcoin.Regtest, Asset: "BTC",
+		Destination: allowedDest, Amount: 25_000_000, FeeCap: 10_000}).Canonical()
 	if err := os.WriteFile(f("altered.json"), altered, 0o644); err != nil {
 		t.Fatal(err)
 	}

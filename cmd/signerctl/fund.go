@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/policy/bitcoin"
@@ -55,8 +54,7 @@ The wallet's root (group public key and chain code) comes from the node
 			if *wallet == "" {
 				return usagef("-wallet is required (see 'signerctl wallet list')")
 			}
-			n, err := parseNetwork(*netName)
-			if err != nil {
+			if err := checkNetwork(bitcoin.Name, *netName); err != nil {
 				return err
 			}
 			outs, err := parseFundingOutputs(*paths, *amounts)
@@ -66,7 +64,7 @@ The wallet's root (group public key and chain code) comes from the node
 			if *out == "" {
 				return usagef("-out is empty")
 			}
-			return c.fund(ctx, &cf, *wallet, n, outs, *out, *utxosOut)
+			return c.fund(ctx, &cf, *wallet, bitcoin.Network(*netName), outs, *out, *utxosOut)
 		}
 	},
 }
@@ -218,7 +216,7 @@ type fundOutputJSON struct {
 	ValueSat int64  `json:"value_sat"`
 }
 
-func (c *cli) fund(ctx context.Context, cf *clientFlags, walletID string, n network, outs []fundingOutput, out, utxosOut string) error {
+func (c *cli) fund(ctx context.Context, cf *clientFlags, walletID string, n bitcoin.Network, outs []fundingOutput, out, utxosOut string) error {
 	_, root, err := c.walletRoot(ctx, cf, "fund", walletID)
 	if err != nil {
 		return err
@@ -231,13 +229,13 @@ func (c *cli) fund(ctx context.Context, cf *clientFlags, walletID string, n netw
 	if err := tx.Serialize(&buf); err != nil {
 		return err
 	}
-	res := fundJSON{WalletID: walletID, Network: n.name, TxID: tx.TxHash().String(), Out: out, UTXOsFile: utxosOut, Outputs: []fundOutputJSON{}}
+	res := fundJSON{WalletID: walletID, Network: string(n), TxID: tx.TxHash().String(), Out: out, UTXOsFile: utxosOut, Outputs: []fundOutputJSON{}}
 	for i, o := range outs {
 		child, err := root.Derive(o.path)
 		if err != nil {
 			return err
 		}
-		addr, err := bitcoin.P2WPKHAddress(child.PublicKey, n.btc)
+		addr, err := bitcoin.P2WPKHAddress(child.PublicKey, n)
 		if err != nil {
 			return err
 		}
@@ -262,7 +260,7 @@ func (c *cli) fund(ctx context.Context, cf *clientFlags, walletID string, n netw
 	if cf.json {
 		return printJSON(c, res)
 	}
-	fmt.Fprintf(c.stdout, "funding transaction %s (%s)\n", res.TxID, n.name)
+	fmt.Fprintf(c.stdout, "funding transaction %s (bitcoin %s)\n", res.TxID, n)
 	fmt.Fprintln(c.stdout, "  fabricated: its input spends an outpoint that exists nowhere, and it is broadcast nowhere")
 	for _, o := range res.Outputs {
 		fmt.Fprintf(c.stdout, "  output %d  %-7s %s  %s\n", o.Index, o.Path, o.Address, sats(o.ValueSat))
@@ -273,11 +271,6 @@ func (c *cli) fund(ctx context.Context, cf *clientFlags, walletID string, n netw
 	}
 	fmt.Fprintln(c.stdout)
 	return nil
-}
-
-// sats writes an amount for people: "25000000 sat (0.25 BTC)".
-func sats(v int64) string {
-	return fmt.Sprintf("%d sat (%s)", v, btcutil.Amount(v))
 }
 
 // readFileMax reads a file of at most max bytes.

@@ -10,7 +10,7 @@
 //	signerctl wallet create -label hot-1   run a distributed key generation
 //	signerctl address -wallet w-…          derive a deposit address
 //	signerctl policy allow -wallet w-… …   allow a destination on every node
-//	signerctl withdraw build …             write an intent and its PSBT
+//	signerctl withdraw build …             write an intent and its unsigned transaction
 //	signerctl withdraw submit … -follow    have the cluster sign it
 //
 // Run "signerctl help" for every command and "signerctl help COMMAND" for

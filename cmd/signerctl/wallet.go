@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/countersign/countersign/policy/chain"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 )
 
@@ -64,7 +65,7 @@ var walletShowCommand = &command{
 	Name:  "wallet show",
 	Args:  "WALLET_ID [flags]",
 	Short: "show one wallet",
-	Long:  `Wallet show prints one wallet: its group public key, fingerprint, threshold and nodes.`,
+	Long:  `Wallet show prints one wallet: its signature scheme, group public key, fingerprint, threshold and nodes.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
@@ -82,9 +83,12 @@ var walletShowCommand = &command{
 
 // walletJSON is a wallet as the -json outputs print it.
 type walletJSON struct {
-	WalletID  string `json:"wallet_id"`
-	Label     string `json:"label"`
-	PublicKey string `json:"public_key"` // compressed secp256k1, hex
+	WalletID string `json:"wallet_id"`
+	Label    string `json:"label"`
+	// Scheme is the signature scheme: "ecdsa-secp256k1" (Bitcoin,
+	// Ethereum) or "eddsa-ed25519".
+	Scheme    string `json:"scheme"`
+	PublicKey string `json:"public_key"` // the group key as the scheme encodes it (secp256k1: compressed), hex
 	// ChainCode is the BIP32 chain code, hex: with the public key, what an
 	// auditor's replay needs to re-derive withdrawals (auditor replay
 	// -wallets). Public, as an xpub is.
@@ -97,9 +101,22 @@ type walletJSON struct {
 
 func walletToJSON(w *pb.Wallet) walletJSON {
 	return walletJSON{
-		WalletID: w.GetWalletId(), Label: w.GetLabel(), PublicKey: hex.EncodeToString(w.GetPublicKey()), ChainCode: hex.EncodeToString(w.GetChainCode()),
+		WalletID: w.GetWalletId(), Label: w.GetLabel(), Scheme: string(schemeOf(w.GetScheme())), PublicKey: hex.EncodeToString(w.GetPublicKey()), ChainCode: hex.EncodeToString(w.GetChainCode()),
 		Fingerprint: w.GetFingerprint(), Threshold: w.GetThreshold(), Nodes: w.GetNodes(), CreatedAt: w.GetCreatedAt().AsTime().UTC(),
 	}
+}
+
+// schemeOf returns a wallet's signature scheme as the chain packages name
+// it. Unspecified is ECDSA secp256k1, the scheme of every wallet made before
+// schemes were named.
+func schemeOf(s pb.Scheme) chain.Scheme {
+	switch s {
+	case pb.Scheme_SCHEME_UNSPECIFIED, pb.Scheme_SCHEME_ECDSA_SECP256K1:
+		return chain.ECDSASecp256k1
+	case pb.Scheme_SCHEME_EDDSA_ED25519:
+		return chain.EdDSAEd25519
+	}
+	return chain.Scheme(strings.ToLower(strings.TrimPrefix(s.String(), "SCHEME_")))
 }
 
 func (c *cli) walletCreate(ctx context.Context, cf *clientFlags, label string, timeout time.Duration) error {
@@ -139,7 +156,11 @@ func (c *cli) walletCreate(ctx context.Context, cf *clientFlags, label string, t
 			}
 			fmt.Fprintln(c.stdout)
 			printWallet(c.stdout, w)
-			fmt.Fprintf(c.stdout, "\nDerive its first deposit address:\n  signerctl address -cluster %s -wallet %s\n", cf.cluster, w.WalletID)
+			network := " -network NETWORK"
+			if cl.manifest.Cluster == labCluster {
+				network = "" // regtest, the lab's
+			}
+			fmt.Fprintf(c.stdout, "\nDerive its first deposit address:\n  signerctl address -cluster %s -wallet %s%s\n", cf.cluster, w.WalletID, network)
 			return nil
 		}
 	}
@@ -219,6 +240,7 @@ func (c *cli) walletShow(ctx context.Context, cf *clientFlags, id string) error 
 func printWallet(w io.Writer, wj walletJSON) {
 	fmt.Fprintf(w, "wallet       %s\n", wj.WalletID)
 	fmt.Fprintf(w, "label        %s\n", wj.Label)
+	fmt.Fprintf(w, "scheme       %s\n", wj.Scheme)
 	fmt.Fprintf(w, "public key   %s\n", wj.PublicKey)
 	fmt.Fprintf(w, "fingerprint  %s\n", wj.Fingerprint)
 	fmt.Fprintf(w, "threshold    %d of %d nodes sign\n", wj.Threshold, len(wj.Nodes))

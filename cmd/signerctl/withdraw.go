@@ -10,7 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +23,9 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
+	"github.com/countersign/countersign/policy/chains"
+	"github.com/countersign/countersign/policy/ethereum"
 	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"google.golang.org/grpc/codes"
@@ -26,77 +33,173 @@ import (
 
 var withdrawBuildCommand = &command{
 	Name:  "withdraw build",
-	Args:  "-wallet WALLET_ID -id WITHDRAWAL_ID -to ADDRESS -amount SATS -fee-cap SATS -utxos FILE [-network regtest] [-fee-rate 5] [-change-index N] [-out FILE] [-intent-out FILE] [flags]",
-	Short: "build the unsigned transaction (PSBT) and intent of a withdrawal",
+	Args:  "-wallet WALLET_ID -id WITHDRAWAL_ID -to ADDRESS -amount N -fee-cap N [-utxos FILE] [-chain ethereum -nonce N -max-fee-per-gas WEI] [-asset ASSET] [-network NETWORK] [-out FILE] [-intent-out FILE] [chain flags] [flags]",
+	Short: "build the unsigned transaction and the intent of a withdrawal (Bitcoin PSBT, Ethereum EIP-1559 or SafeTx)",
 	Long: `Withdraw build writes what the exchange's backend submits: the withdrawal's
-intent (-intent-out, JSON) and an unsigned transaction (-out, a binary PSBT)
-that spends every coin of -utxos, pays -amount satoshis to -to and returns the
-rest, less a fee of -fee-rate satoshis per virtual byte, to the wallet's change
+intent (-intent-out) and its unsigned transaction (-out). -amount is what the
+destination receives and -fee-cap the greatest fee the intent accepts, both
+in base units (satoshis, wei, a token's smallest unit) of the asset and of
+the chain's fee asset.
+
+Bitcoin (-chain bitcoin, the default): -out is a binary PSBT that spends
+every coin of -utxos, pays -amount satoshis to -to and returns the rest,
+less a fee of -fee-rate satoshis per virtual byte, to the wallet's change
 address m/1/N (-change-index). Change below the dust limit goes to the fee.
 Every input carries its full previous transaction and the BIP32 path of its
-key, as the nodes require.
+key, as the nodes require. -utxos is a JSON list of {"prev_tx_hex", "index",
+"path"}, as 'signerctl fund -utxos-out' writes. -network defaults to
+regtest.
 
--utxos is a JSON list of {"prev_tx_hex", "index", "path"}, as 'signerctl fund
--utxos-out' writes. The wallet's root (group public key and chain code) comes
-from the node (-node). Nothing is sent to the cluster: the transaction is
-re-derived here with the nodes' own code and shown, and 'signerctl withdraw
-submit' sends it.`,
+Ethereum (-chain ethereum): the wallet's params (chain id, token registry,
+gas cap, Safe) come from the policy bundle in force on the node, so the
+wallet must be in it, and so does the network. -asset is ETH or a token of
+the wallet's registry. From the wallet's own account -out is the unsigned
+EIP-1559 transaction (raw bytes, 0x02 || rlp([...])) at account nonce
+-nonce: ETH to -to, or the token contract's transfer(-to, -amount), with a
+worst-case fee of -max-fee-per-gas × -gas-limit wei within -fee-cap. For a
+wallet that is an owner of a Safe, -out is the SafeTx (0x53 || rlp([...]))
+at Safe nonce -nonce, a CALL with no gas refund; the node computes its
+EIP-712 hash itself, and its gas is paid by whoever executes it. The nodes
+sign each account nonce once, and none ahead of the next unsigned one: the
+exchange's ledger knows which nonce is next.
+
+The intent file is the intent's canonical bytes, exactly what the originating
+system (the exchange's ledger) signs and the nodes hash: compact JSON, version
+2, fields in a fixed order, amounts as decimal strings of base units, no
+newline, e.g.
+  {"v":2,"withdrawal_id":"wd-1","wallet_id":"w-0123456789abcdef","chain":"bitcoin",
+   "network":"regtest","asset":"BTC","destination":"bcrt1q…","amount":"25000000",
+   "fee_cap":"10000"}
+Do not edit it: any other spelling is refused. A ledger in any language signs
+the file's bytes as they are ('ssh-keygen -Y sign -n countersign-intent').
+
+The wallet's root (group public key and chain code) comes from the node
+(-node). Nothing is sent to the cluster: the transaction is re-derived here
+with the nodes' own code and shown, and 'signerctl withdraw submit' sends
+it.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
-		wallet := fs.String("wallet", "", "the paying wallet's `id` (required)")
-		id := fs.String("id", "", "the withdrawal's `id`, the backend's idempotency key: 1-64 of A-Z a-z 0-9 . _ : - (required)")
-		netName := fs.String("network", "regtest", "the Bitcoin network: mainnet, testnet, signet or regtest")
-		to := fs.String("to", "", "the destination `address` (required)")
-		amount := fs.String("amount", "", "what the destination receives, in `satoshis` (required)")
-		feeCap := fs.String("fee-cap", "", "the greatest fee the intent accepts, in `satoshis` (required)")
-		feeRate := fs.Int64("fee-rate", 5, "the fee rate, in `sat/vB`")
-		utxos := fs.String("utxos", "", "the coins to spend, a JSON `file` (required)")
-		changeIndex := fs.Uint("change-index", 0, "return change to m/1/`N`")
-		out := fs.String("out", "withdrawal.psbt", "write the PSBT to this `file`")
-		intentOut := fs.String("intent-out", "intent.json", "write the intent, JSON, to this `file`")
+		var b buildFlags
+		fs.StringVar(&b.wallet, "wallet", "", "the paying wallet's `id` (required)")
+		fs.StringVar(&b.id, "id", "", "the withdrawal's `id`, the backend's idempotency key: 1-64 of A-Z a-z 0-9 . _ : - (required)")
+		fs.StringVar(&b.chain, "chain", bitcoin.Name, "the `chain`: "+strings.Join(chains.Names(), " or "))
+		fs.StringVar(&b.network, "network", "", "the `network` (Bitcoin: mainnet, testnet, signet or regtest, default regtest; Ethereum: the wallet's in the policy)")
+		fs.StringVar(&b.asset, "asset", "", "the `asset` paid (default: the chain's own, BTC or ETH; Ethereum: or a token of the wallet's registry, such as USDC)")
+		fs.StringVar(&b.to, "to", "", "the destination `address` (Ethereum: in EIP-55) (required)")
+		fs.StringVar(&b.amount, "amount", "", "what the destination receives, in base `units` of the asset: satoshis, wei (required)")
+		fs.StringVar(&b.feeCap, "fee-cap", "", "the greatest fee the intent accepts, in base `units` of the fee asset: satoshis, wei (required)")
+		fs.Int64Var(&b.feeRate, "fee-rate", 5, "Bitcoin: the fee rate, in `sat/vB`")
+		fs.StringVar(&b.utxos, "utxos", "", "Bitcoin: the coins to spend, a JSON `file` (required for Bitcoin)")
+		fs.UintVar(&b.changeIndex, "change-index", 0, "Bitcoin: return change to m/1/`N`")
+		fs.Uint64Var(&b.nonce, "nonce", 0, "Ethereum: the account's `nonce`, or the Safe's for a Safe owner (required for Ethereum)")
+		fs.StringVar(&b.maxFeePerGas, "max-fee-per-gas", "", "Ethereum: maxFeePerGas, in `wei` (required from the wallet's own account)")
+		fs.StringVar(&b.priorityFee, "priority-fee", "1000000000", "Ethereum: maxPriorityFeePerGas, in `wei`, at most -max-fee-per-gas")
+		fs.Uint64Var(&b.gasLimit, "gas-limit", 0, "Ethereum: the gas `limit` (default 21000 for ETH, 65000 for a token)")
+		fs.Uint64Var(&b.safeTxGas, "safe-tx-gas", 0, "Ethereum, a Safe owner: the SafeTx's safeTxGas (`gas`), at most the policy's max_safe_tx_gas")
+		fs.StringVar(&b.out, "out", "", "write the unsigned transaction to this `file` (default withdrawal.psbt; Ethereum: withdrawal.tx)")
+		fs.StringVar(&b.intentOut, "intent-out", "intent.json", "write the intent's canonical bytes to this `file`")
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
 			}
-			for _, req := range []struct{ name, v string }{{"wallet", *wallet}, {"id", *id}, {"to", *to}, {"amount", *amount}, {"fee-cap", *feeCap}, {"utxos", *utxos}} {
+			for _, req := range []struct{ name, v string }{{"wallet", b.wallet}, {"id", b.id}, {"to", b.to}, {"amount", b.amount}, {"fee-cap", b.feeCap}} {
 				if req.v == "" {
 					return usagef("-%s is required", req.name)
 				}
 			}
-			n, err := parseNetwork(*netName)
-			if err != nil {
+			if _, err := lookupChain(b.chain); err != nil {
 				return err
 			}
-			amt, err := parseSats(*amount)
-			if err != nil {
-				return usagef("-amount: %v", err)
-			}
-			feeCapSat, err := parseSats(*feeCap)
-			if err != nil {
-				return usagef("-fee-cap: %v", err)
-			}
-			if *feeRate < 1 || *feeRate > 10_000 {
-				return usagef("-fee-rate %d: want 1 to 10000 sat/vB", *feeRate)
-			}
-			if *changeIndex > bitcoin.MaxChangeIndex {
-				return usagef("-change-index %d: at most %d", *changeIndex, bitcoin.MaxChangeIndex)
-			}
-			if *out == "" || *intentOut == "" {
+			b.given = visited(fs, append(slices.Clone(bitcoinBuildFlags), ethBuildFlags...))
+			if b.intentOut == "" || (b.out == "" && b.given["out"]) {
 				return usagef("-out and -intent-out must name files")
 			}
-			in := bitcoin.Intent{WithdrawalID: *id, WalletID: *wallet, Network: n.btc, Asset: bitcoin.Asset, Destination: *to, Amount: amt, FeeCap: feeCapSat}
-			if err := in.Check(); err != nil {
-				return usagef("%v", err)
+			switch b.chain {
+			case bitcoin.Name:
+				return c.buildBitcoin(ctx, &cf, &b)
+			case ethereum.Name:
+				return c.buildEthereum(ctx, &cf, &b)
 			}
-			return c.withdrawBuild(ctx, &cf, in, *utxos, uint32(*changeIndex), *feeRate, *out, *intentOut)
+			return usagef("-chain %s: withdraw build builds Bitcoin and Ethereum withdrawals", b.chain)
 		}
 	},
 }
 
+// buildFlags are withdraw build's flags.
+type buildFlags struct {
+	wallet, id, chain, network, asset, to, amount, feeCap string
+	// Bitcoin's
+	feeRate     int64
+	utxos       string
+	changeIndex uint
+	// Ethereum's
+	nonce                     uint64
+	maxFeePerGas, priorityFee string
+	gasLimit, safeTxGas       uint64
+	out, intentOut            string
+	given                     map[string]bool // the chain flags given
+}
+
+// The flags of withdraw build that belong to one chain.
+var (
+	bitcoinBuildFlags = []string{"fee-rate", "utxos", "change-index"}
+	ethBuildFlags     = []string{"nonce", "max-fee-per-gas", "priority-fee", "gas-limit", "safe-tx-gas"}
+)
+
+// otherChainFlags refuses the flags of another chain than b's.
+func (b *buildFlags) otherChainFlags(others []string) error {
+	for _, name := range others {
+		if b.given[name] {
+			return usagef("-%s is not a flag of a %s withdrawal", name, b.chain)
+		}
+	}
+	return nil
+}
+
+func (c *cli) buildBitcoin(ctx context.Context, cf *clientFlags, b *buildFlags) error {
+	if err := b.otherChainFlags(ethBuildFlags); err != nil {
+		return err
+	}
+	if b.utxos == "" {
+		return usagef("-utxos is required")
+	}
+	if b.network == "" {
+		b.network = string(bitcoin.Regtest)
+	}
+	if b.out == "" {
+		b.out = "withdrawal.psbt"
+	}
+	if err := checkNetwork(bitcoin.Name, b.network); err != nil {
+		return err
+	}
+	if b.asset != "" && b.asset != bitcoin.Asset {
+		return usagef("-asset %s: a Bitcoin wallet pays BTC", b.asset)
+	}
+	amt, err := parseSats(b.amount)
+	if err != nil {
+		return usagef("-amount: %v", err)
+	}
+	feeCapSat, err := parseSats(b.feeCap)
+	if err != nil {
+		return usagef("-fee-cap: %v", err)
+	}
+	if b.feeRate < 1 || b.feeRate > 10_000 {
+		return usagef("-fee-rate %d: want 1 to 10000 sat/vB", b.feeRate)
+	}
+	if b.changeIndex > bitcoin.MaxChangeIndex {
+		return usagef("-change-index %d: at most %d", b.changeIndex, bitcoin.MaxChangeIndex)
+	}
+	in := bitcoin.Intent{WithdrawalID: b.id, WalletID: b.wallet, Network: bitcoin.Network(b.network), Asset: bitcoin.Asset, Destination: b.to, Amount: amt, FeeCap: feeCapSat}
+	if err := in.Check(); err != nil {
+		return usagef("%v", err)
+	}
+	return c.withdrawBuild(ctx, cf, in, b.utxos, uint32(b.changeIndex), b.feeRate, b.out, b.intentOut)
+}
+
 var withdrawSubmitCommand = &command{
 	Name:  "withdraw submit",
-	Args:  "-intent FILE -psbt FILE [-follow] [-signed-out FILE] [-yes] [flags]",
+	Args:  "-intent FILE -tx FILE [-follow] [-signed-out FILE] [-yes] [flags]",
 	Short: "submit a withdrawal to the cluster, and follow it until it is signed",
 	Long: `Withdraw submit sends a withdrawal's intent and unsigned transaction (as
 'signerctl withdraw build' writes them) to a node, which becomes its
@@ -104,36 +207,58 @@ coordinator. It first re-derives the transaction here, with the nodes' own
 code, shows what it does and asks for confirmation (-yes skips the question).
 It needs the backend role.
 
+-intent is the intent's canonical bytes, the file 'withdraw build -intent-out'
+writes; anything else is refused here, as every node would refuse it. -tx is
+the unsigned transaction: a PSBT, binary or base64, for Bitcoin (-psbt is
+another name for it); for Ethereum the EIP-1559 transaction or SafeTx, raw
+bytes or hex. The intent must carry the signature of a system the policy
+names as originator: -originator-key signs the file's exact bytes with that
+system's key file here (as the exchange's ledger would), or
+-intent-signature reads a signature made elsewhere (ssh-keygen -Y sign -n
+countersign-intent -f KEY FILE).
+
 Every node re-derives the transaction itself and checks it against its policy
 file; the withdrawal id is then bound, on a majority of the nodes, to this one
 intent and transaction forever. A refusal prints the rule that refused it (see
-policy/bitcoin/rules.go and policy/decide.go) and its reason, and exits 1 with
-the gRPC code. Submitting the same id with the same request again is harmless;
-with anything else it is refused as withdrawal.id_reused.
+policy/rule.go, policy/bitcoin/rules.go and policy/ethereum/rules.go) and its
+reason, and exits 1 with the gRPC code. Submitting the same id with the same
+request again is harmless; with anything else it is refused as
+withdrawal.id_reused.
 
 With -follow it then streams the withdrawal's changes, with times, until it is
-signed or failed, checks the signed transaction here too (btcd's script
-engine, against the PSBT's coins) and prints its txid, fee and signing
-committee; -signed-out writes the signed transaction as hex. With -json,
+signed or failed, and checks the signed result here too: a Bitcoin
+transaction with btcd's script engine against the PSBT's coins; an Ethereum
+one by re-assembling it from its signature with policy/ethereum's own code,
+which recovers the signer and requires the wallet's account (or Safe owner).
+It prints the transaction id, the fee and the signing committee, and for
+Ethereum the signed EIP-2718 transaction (or the Safe owner's 65-byte
+signature) in hex; -signed-out writes the signed result as hex. With -json,
 progress goes to standard error and the withdrawal, as JSON, to standard
 output.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
 		cf.register(fs)
-		intentFile := fs.String("intent", "", "the intent, a JSON `file` (required)")
-		psbtFile := fs.String("psbt", "", "the unsigned transaction, a PSBT `file`, binary or base64 (required)")
+		intentFile := fs.String("intent", "", "the intent's canonical bytes, a `file` as 'withdraw build -intent-out' writes it (required)")
+		txFile := fs.String("tx", "", "the unsigned transaction, a `file` as 'withdraw build -out' writes it (required)")
+		psbtFile := fs.String("psbt", "", "Bitcoin: the unsigned transaction, a PSBT `file`, binary or base64 (the same as -tx)")
 		follow := fs.Bool("follow", false, "stream its progress until it is signed or failed")
-		signedOut := fs.String("signed-out", "", "with -follow: write the signed transaction, hex, to this `file`")
+		signedOut := fs.String("signed-out", "", "with -follow: write the signed result (transaction, or Safe owner signature), hex, to this `file`")
 		yes := fs.Bool("yes", false, "submit without asking for confirmation")
 		timeout := fs.Duration("timeout", 10*time.Minute, "with -follow: give up following after this long")
-		fs.StringVar(&cf.originatorKey, "originator-key", "", "sign the intent with this originating system's key `file` (as the exchange ledger would)")
+		fs.StringVar(&cf.originatorKey, "originator-key", "", "sign the intent's bytes with this originating system's key `file` (as the exchange's ledger would)")
 		fs.StringVar(&cf.intentSignature, "intent-signature", "", "the originating system's signature of the intent, an armored SSH signature `file`")
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
 			}
-			if *intentFile == "" || *psbtFile == "" {
-				return usagef("-intent and -psbt are required")
+			if *txFile != "" && *psbtFile != "" {
+				return usagef("-tx and -psbt are one file: give one of them")
+			}
+			if *txFile == "" {
+				*txFile = *psbtFile
+			}
+			if *intentFile == "" || *txFile == "" {
+				return usagef("-intent and -tx are required (-psbt is -tx for a Bitcoin PSBT)")
 			}
 			if *signedOut != "" && !*follow {
 				return usagef("-signed-out needs -follow")
@@ -141,7 +266,7 @@ output.`,
 			if cf.originatorKey != "" && cf.intentSignature != "" {
 				return usagef("-originator-key and -intent-signature exclude each other")
 			}
-			return c.withdrawSubmit(ctx, &cf, *intentFile, *psbtFile, *follow, *signedOut, *yes, *timeout)
+			return c.withdrawSubmit(ctx, &cf, *intentFile, *txFile, *follow, *signedOut, *yes, *timeout)
 		}
 	},
 }
@@ -150,8 +275,9 @@ var withdrawShowCommand = &command{
 	Name:  "withdraw show",
 	Args:  "WITHDRAWAL_ID [-signed-out FILE] [flags]",
 	Short: "show one withdrawal",
-	Long: `Withdraw show prints a withdrawal as the node knows it: its intent, status,
-the rule and reason of a refusal, fee, txid and signing committee.
+	Long: `Withdraw show prints a withdrawal as the node knows it: its intent (chain,
+asset and amount), status, the rule and reason of a refusal, the approval it
+waits for, its fee, transaction id and signing committee.
 -signed-out writes the signed transaction, hex, once there is one.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
@@ -194,8 +320,11 @@ var withdrawWatchCommand = &command{
 	Args:  "WITHDRAWAL_ID [-signed-out FILE] [flags]",
 	Short: "follow a withdrawal until it is signed, refused or failed",
 	Long: `Withdraw watch streams a withdrawal's changes from the node, with times,
-until it is final: signed, refused or failed. A signed transaction is checked
-here too (btcd's script engine, against the coins of the PSBT the node holds).
+until it is final: signed, refused or failed. A signed result is checked
+here too: a Bitcoin transaction with btcd's script engine, against the
+coins of the PSBT the node holds; an Ethereum transaction or Safe owner
+signature by re-assembling it with policy/ethereum's own code under the
+policy version that decided it.
 The exit code is 0 once signed and 1 if refused or failed.`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		var cf clientFlags
@@ -223,79 +352,105 @@ func oneID(args []string, what string) (string, error) {
 	return args[0], nil
 }
 
-// walletRoot fetches a wallet and returns its root: the group public key
-// and chain code, public like an xpub.
+// walletRoot fetches a wallet and returns its root as Bitcoin derives
+// from it: the group public key and chain code, public like an xpub.
 func (c *cli) walletRoot(ctx context.Context, cf *clientFlags, op, walletID string) (*pb.Wallet, bitcoin.Key, error) {
-	cl, client, err := cf.dial()
+	w, key, err := c.walletKey(ctx, cf, op, walletID, bitcoin.Chain{})
 	if err != nil {
 		return nil, bitcoin.Key{}, err
+	}
+	root, err := bitcoin.KeyOf(key)
+	return w, root, err
+}
+
+// walletKey fetches a wallet and returns its root as chain c's packages
+// take it, refusing a wallet of another signature scheme.
+func (c *cli) walletKey(ctx context.Context, cf *clientFlags, op, walletID string, ch chain.Chain) (*pb.Wallet, chain.Key, error) {
+	cl, client, err := cf.dial()
+	if err != nil {
+		return nil, chain.Key{}, err
 	}
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := client.wallets.GetWallet(ctx, &pb.GetWalletRequest{WalletId: walletID})
 	if err != nil {
-		return nil, bitcoin.Key{}, callFailed(ctx, op, client, cl.role, err)
+		return nil, chain.Key{}, callFailed(ctx, op, client, cl.role, err)
 	}
 	w := resp.GetWallet()
-	if len(w.GetPublicKey()) != 33 || len(w.GetChainCode()) != 32 {
-		return nil, bitcoin.Key{}, withHint(fmt.Errorf("%s: %s served wallet %s without a 33-byte public key and 32-byte chain code", op, client.node.ID, walletID),
+	if s := schemeOf(w.GetScheme()); s != ch.Scheme() {
+		return nil, chain.Key{}, fmt.Errorf("%s: wallet %s signs with %s; %s needs %s", op, walletID, s, ch.Name(), ch.Scheme())
+	}
+	if ch.Scheme() == chain.ECDSASecp256k1 && (len(w.GetPublicKey()) != 33 || len(w.GetChainCode()) != 32) {
+		return nil, chain.Key{}, withHint(fmt.Errorf("%s: %s served wallet %s without a 33-byte public key and 32-byte chain code", op, client.node.ID, walletID),
 			"is the node older than this signerctl? Update it")
 	}
-	return w, bitcoin.Key{PublicKey: [33]byte(w.PublicKey), ChainCode: [32]byte(w.ChainCode)}, nil
+	if len(w.GetChainCode()) != 32 {
+		return nil, chain.Key{}, fmt.Errorf("%s: %s served wallet %s without a 32-byte chain code", op, client.node.ID, walletID)
+	}
+	return w, chain.Key{Scheme: ch.Scheme(), PublicKey: bytes.Clone(w.GetPublicKey()), ChainCode: [32]byte(w.GetChainCode())}, nil
 }
 
-// intentJSON is a withdrawal intent as 'withdraw build -intent-out' writes
-// it and 'withdraw submit -intent' reads it.
+// intentJSON is a withdrawal intent as the -json outputs print it: its
+// fields, amounts in base units as decimal strings. (The intent file is
+// not this: it is the canonical bytes, see chain.Intent.Canonical.)
 type intentJSON struct {
+	Version      int    `json:"v"`
 	WithdrawalID string `json:"withdrawal_id"`
 	WalletID     string `json:"wallet_id"`
+	Chain        string `json:"chain"`
 	Network      string `json:"network"`
 	Asset        string `json:"asset"`
 	Destination  string `json:"destination"`
-	AmountSat    int64  `json:"amount_sat"`
-	FeeCapSat    int64  `json:"fee_cap_sat"`
+	Amount       string `json:"amount"`
+	FeeCap       string `json:"fee_cap"`
 	RequestedBy  string `json:"requested_by,omitempty"`
+	Replaces     string `json:"replaces,omitempty"`
 }
 
-func intentToJSON(in bitcoin.Intent) intentJSON {
-	return intentJSON{in.WithdrawalID, in.WalletID, string(in.Network), in.Asset, in.Destination, in.Amount, in.FeeCap, in.RequestedBy}
+func intentToJSON(in chain.Intent) intentJSON {
+	return intentJSON{in.Version, in.WithdrawalID, in.WalletID, in.Chain, in.Network, in.Asset, in.Destination,
+		in.Amount.String(), in.FeeCap.String(), in.RequestedBy, in.Replaces}
 }
 
-// maxIntentFile bounds an intent file.
+// maxIntentFile bounds an intent file: above chain.MaxIntentSize, so that
+// a file a little too long is refused by the parser, which says why.
 const maxIntentFile = 64 << 10
 
-// readIntent reads an intent file strictly.
-func readIntent(path string) (bitcoin.Intent, network, error) {
+// intentFileHint says how to make an intent file that reads.
+const intentFileHint = "the file must be the intent's canonical bytes exactly, as 'signerctl withdraw build -intent-out FILE' writes them " +
+	"(compact JSON, fields in order, amounts as decimal strings, no newline); do not edit it: the originator signs those very bytes"
+
+// readIntent reads an intent file: the intent's canonical bytes, nothing
+// else. It returns the intent and the exact bytes, which are what is signed
+// and submitted.
+func readIntent(path string) (chain.Intent, []byte, error) {
 	raw, err := readFileMax(path, maxIntentFile)
 	if err != nil {
-		return bitcoin.Intent{}, network{}, err
+		return chain.Intent{}, nil, err
 	}
-	var j intentJSON
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil || dec.More() {
-		if err == nil {
-			err = errors.New("data after the intent")
+	in, err := chain.ParseIntent(raw)
+	if err == nil {
+		return in, raw, nil
+	}
+	if trimmed := bytes.TrimSpace(raw); len(trimmed) != len(raw) {
+		if _, terr := chain.ParseIntent(trimmed); terr == nil {
+			return chain.Intent{}, nil, withHint(fmt.Errorf("%s: a canonical intent with white space around it (a newline an editor added?), "+
+				"so not the bytes the originator signs", path), "%s", intentFileHint)
 		}
-		return bitcoin.Intent{}, network{}, withHint(fmt.Errorf("%s: %v", path, err), "want the JSON intent 'signerctl withdraw build -intent-out' writes")
 	}
-	n, err := parseNetwork(j.Network)
-	if err != nil {
-		return bitcoin.Intent{}, network{}, fmt.Errorf("%s: network %q: want mainnet, testnet, signet or regtest", path, j.Network)
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) == nil && fields["v"] == nil && fields["amount_sat"] != nil {
+		return chain.Intent{}, nil, withHint(fmt.Errorf("%s: an intent in the JSON of an older signerctl, not canonical intent bytes", path),
+			"build it again with 'signerctl withdraw build -intent-out FILE'; %s", intentFileHint)
 	}
-	if j.AmountSat < 1 || j.FeeCapSat < 1 {
-		return bitcoin.Intent{}, network{}, fmt.Errorf("%s: amount_sat and fee_cap_sat must be positive", path)
-	}
-	in := bitcoin.Intent{WithdrawalID: j.WithdrawalID, WalletID: j.WalletID, Network: n.btc, Asset: j.Asset, Destination: j.Destination,
-		Amount: j.AmountSat, FeeCap: j.FeeCapSat, RequestedBy: j.RequestedBy}
-	return in, n, nil
+	return chain.Intent{}, nil, withHint(fmt.Errorf("%s is not a canonical intent: %w", path, err), "%s", intentFileHint)
 }
 
-// intentSignature is the originating system's signature of the intent:
-// made now with -originator-key, read from -intent-signature, or none
-// (which every node refuses).
-func intentSignature(cf *clientFlags, in bitcoin.Intent) ([]byte, error) {
+// intentSignature is the originating system's signature of the intent's
+// canonical bytes: made now with -originator-key, read from
+// -intent-signature, or none (which every node refuses).
+func intentSignature(cf *clientFlags, canonical []byte) ([]byte, error) {
 	switch {
 	case cf.originatorKey != "" && cf.intentSignature != "":
 		return nil, usagef("-originator-key and -intent-signature exclude each other")
@@ -304,7 +459,7 @@ func intentSignature(cf *clientFlags, in bitcoin.Intent) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s.Sign(keys.NamespaceIntent, in.Canonical())
+		return s.Sign(keys.NamespaceIntent, canonical)
 	case cf.intentSignature != "":
 		return readFileMax(cf.intentSignature, keys.MaxSignatureSize)
 	}
@@ -346,14 +501,25 @@ func describe(w io.Writer, in bitcoin.Intent, d *bitcoin.Withdrawal) {
 	for _, i := range d.Inputs {
 		spent += i.Value
 	}
-	fmt.Fprintf(w, "  wallet    %s (%s)\n", in.WalletID, in.Network)
+	fmt.Fprintf(w, "  wallet    %s (bitcoin %s)\n", in.WalletID, in.Network)
 	fmt.Fprintf(w, "  pays      %s  %s\n", d.Destination.Address, sats(d.Destination.Value))
 	for _, ch := range d.Change {
 		fmt.Fprintf(w, "  change    %s  %s, back to the wallet at %s\n", ch.Address, sats(ch.Value), ch.Path)
 	}
 	fmt.Fprintf(w, "  spends    %d coin(s), %s\n", len(d.Inputs), sats(spent))
-	fmt.Fprintf(w, "  fee       %d sat (%.1f sat/vB; the intent's cap is %d)\n", d.Fee, float64(d.Fee)/float64(max(d.VSize, 1)), in.FeeCap)
+	fmt.Fprintf(w, "  fee       %s, %.1f sat/vB; the intent's cap is %s\n", sats(d.Fee), float64(d.Fee)/float64(max(d.VSize, 1)), sats(in.FeeCap))
 	fmt.Fprintf(w, "  txid      %s\n", d.TxID)
+}
+
+// buildJSON is withdraw build's -json output.
+type buildJSON struct {
+	Intent    intentJSON `json:"intent"`
+	TxID      string     `json:"tx_id"`
+	Fee       string     `json:"fee"` // base units of fee_asset
+	FeeAsset  string     `json:"fee_asset"`
+	Out       string     `json:"out"`
+	IntentOut string     `json:"intent_out"`
+	Nonce     *nonceJSON `json:"nonce,omitempty"` // account chains
 }
 
 func (c *cli) withdrawBuild(ctx context.Context, cf *clientFlags, in bitcoin.Intent, utxoFile string, changeIndex uint32, feeRate int64, out, intentOut string) error {
@@ -373,46 +539,55 @@ func (c *cli) withdrawBuild(ctx context.Context, cf *clientFlags, in bitcoin.Int
 	if err != nil {
 		return fmt.Errorf("withdraw build: the PSBT built does not re-derive: %w", err)
 	}
-	ib, err := json.MarshalIndent(intentToJSON(in), "", "  ")
-	if err != nil {
-		return err
+	intent := bitcoin.NeutralIntent(in)
+	canonical := intent.Canonical()
+	if back, err := chain.ParseIntent(canonical); err != nil || !bytes.Equal(back.Canonical(), canonical) {
+		return fmt.Errorf("withdraw build: the intent's canonical bytes do not read back (%v): nothing was written", err)
 	}
 	if err := os.WriteFile(out, raw, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(intentOut, append(ib, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(intentOut, canonical, 0o644); err != nil {
 		return err
 	}
 	if cf.json {
-		return printJSON(c, struct {
-			Intent    intentJSON `json:"intent"`
-			TxID      string     `json:"txid"`
-			FeeSat    int64      `json:"fee_sat"`
-			Out       string     `json:"out"`
-			IntentOut string     `json:"intent_out"`
-		}{intentToJSON(in), d.TxID.String(), d.Fee, out, intentOut})
+		return printJSON(c, buildJSON{Intent: intentToJSON(intent), TxID: d.TxID.String(), Fee: strconv.FormatInt(d.Fee, 10), FeeAsset: bitcoin.Asset,
+			Out: out, IntentOut: intentOut})
 	}
 	fmt.Fprintf(c.stdout, "withdrawal %s, unsigned:\n", in.WithdrawalID)
 	describe(c.stdout, in, d)
-	fmt.Fprintf(c.stdout, "wrote %s (%d bytes) and %s\n", out, len(raw), intentOut)
-	fmt.Fprintf(c.stdout, "\nSubmit it:\n  signerctl withdraw submit -cluster %s -intent %s -psbt %s -follow\n", cf.cluster, intentOut, out)
+	fmt.Fprintf(c.stdout, "wrote %s (the PSBT, %d bytes) and %s (the intent's canonical bytes, %d bytes: what the originator signs)\n",
+		out, len(raw), intentOut, len(canonical))
+	key := "ORIGINATOR.key"
+	if lab := filepath.Join(cf.cluster, "lab-keys", "ledger.key"); fileExists(lab) {
+		key = lab
+	}
+	fmt.Fprintf(c.stdout, "\nSubmit it, signed by a system the policy names as the wallet's originator:\n"+
+		"  signerctl withdraw submit -cluster %s -intent %s -psbt %s -originator-key %s -follow\n", cf.cluster, intentOut, out, key)
 	return nil
 }
 
-func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, psbtFile string, follow bool, signedOut string, yes bool, timeout time.Duration) error {
-	in, n, err := readIntent(intentFile)
+// fileExists reports whether path names a regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
+func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, txFile string, follow bool, signedOut string, yes bool, timeout time.Duration) error {
+	in, canonical, err := readIntent(intentFile)
 	if err != nil {
 		return err
 	}
-	raw, err := readPSBT(psbtFile)
+	var raw []byte
+	if in.Chain == bitcoin.Name {
+		raw, err = readPSBT(txFile)
+	} else {
+		raw, err = readUnsignedTx(txFile)
+	}
 	if err != nil {
 		return err
 	}
-	_, root, err := c.walletRoot(ctx, cf, "withdraw submit", in.WalletID)
-	if err != nil {
-		return err
-	}
-	sig, err := intentSignature(cf, in)
+	sig, err := intentSignature(cf, canonical)
 	if err != nil {
 		return err
 	}
@@ -420,11 +595,40 @@ func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, p
 	if cf.json {
 		progress = c.stderr
 	}
-	fmt.Fprintf(progress, "withdrawal %s to submit to %s:\n", in.WithdrawalID, cf.node)
-	if d, err := bitcoin.Rederive(in, raw, root, displayLimits()); err != nil {
-		fmt.Fprintf(progress, "  WARNING: the PSBT does not do what the intent says, and every node will refuse it:\n  %v\n", err)
+	if in.Chain == bitcoin.Name {
+		_, root, err := c.walletRoot(ctx, cf, "withdraw submit", in.WalletID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(progress, "withdrawal %s to submit to %s:\n", in.WithdrawalID, cf.node)
+		bin, err := bitcoin.IntentOf(in)
+		if err == nil {
+			err = bin.Check()
+		}
+		if err != nil {
+			fmt.Fprintf(progress, "  WARNING: the intent is not one the nodes take, and every node will refuse it:\n  %v\n", err)
+		} else if d, err := bitcoin.Rederive(bin, raw, root, displayLimits()); err != nil {
+			fmt.Fprintf(progress, "  WARNING: the PSBT does not do what the intent says, and every node will refuse it:\n  %v\n", err)
+		} else {
+			describe(progress, bin, d)
+		}
 	} else {
-		describe(progress, in, d)
+		r, err := c.rederiveHere(ctx, cf, "withdraw submit", in, raw, 0)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(progress, "withdrawal %s to submit to %s:\n", in.WithdrawalID, cf.node)
+		if r.warning != "" {
+			fmt.Fprintf(progress, "  WARNING: %s, and every node will refuse it:\n  %s\n", r.warning, r.detail)
+		} else {
+			describeTx(progress, in, r.tx, r.rules)
+		}
+	}
+	if in.RequestedBy != "" {
+		fmt.Fprintf(progress, "  asked by  %s (who may not approve it)\n", in.RequestedBy)
+	}
+	if sig == nil {
+		fmt.Fprintf(progress, "  WARNING: the intent is not signed (-originator-key or -intent-signature): every node will refuse it\n")
 	}
 	if err := c.confirm(fmt.Sprintf("Submit withdrawal %s?", in.WithdrawalID), yes); err != nil {
 		return err
@@ -437,7 +641,7 @@ func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, p
 	defer client.Close()
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	resp, err := client.withdrawals.SubmitWithdrawal(cctx, &pb.SubmitWithdrawalRequest{Intent: intentProto(in, n), Psbt: raw, IntentSignature: sig})
+	resp, err := client.withdrawals.SubmitWithdrawal(cctx, &pb.SubmitWithdrawalRequest{Intent: canonical, UnsignedTx: raw, IntentSignature: sig})
 	cancel()
 	if err != nil {
 		return c.submitFailed(ctx, cf, client, in.WithdrawalID, callFailed(ctx, "withdraw submit", client, cl.role, err))
@@ -448,7 +652,7 @@ func (c *cli) withdrawSubmit(ctx context.Context, cf *clientFlags, intentFile, p
 		if cf.json {
 			return printJSON(c, withdrawalToJSON(w, client.node.ID))
 		}
-		fmt.Fprintf(c.stdout, "\nFollow it:\n  signerctl withdraw watch %s -cluster %s -node %s\n", w.GetIntent().GetWithdrawalId(), cf.cluster, client.node.ID)
+		fmt.Fprintf(c.stdout, "\nFollow it:\n  signerctl withdraw watch %s -cluster %s -node %s\n", w.GetWithdrawalId(), cf.cluster, client.node.ID)
 		return nil
 	}
 	return c.follow(ctx, cf, cl, client, in.WithdrawalID, raw, signedOut, start, timeout)
@@ -487,7 +691,7 @@ func (c *cli) submitFailed(ctx context.Context, cf *clientFlags, client *client,
 	} else {
 		printRefusal(c.stdout, out)
 	}
-	return withHint(err, "the officer-signed policy in force decides (signerctl policy show); rule codes are listed in policy/bitcoin/rules.go and policy/decide.go. Id %s stays bound to this refused request: a corrected one needs a new id", id)
+	return withHint(err, "the officer-signed policy in force decides (signerctl policy show); rule codes are listed in policy/rule.go, policy/chain/refusal.go and policy/bitcoin/rules.go. Id %s stays bound to this refused request: a corrected one needs a new id", id)
 }
 
 // refusalJSON is a refused submission as -json prints it.
@@ -507,9 +711,9 @@ func printRefusal(w io.Writer, r refusalJSON) {
 }
 
 // follow streams a withdrawal until it is final, then reports it.
-// psbtRaw, if set, is the transaction the caller submitted: the signed one
-// is checked against its coins. Otherwise the node's copy is used.
-func (c *cli) follow(ctx context.Context, cf *clientFlags, cl *cluster, client *client, id string, psbtRaw []byte, signedOut string, start time.Time, timeout time.Duration) error {
+// unsigned, if set, is the transaction the caller submitted: the signed
+// one is checked against it. Otherwise the node's copy is used.
+func (c *cli) follow(ctx context.Context, cf *clientFlags, cl *cluster, client *client, id string, unsigned []byte, signedOut string, start time.Time, timeout time.Duration) error {
 	progress := c.stdout
 	if cf.json {
 		progress = c.stderr
@@ -546,13 +750,13 @@ func (c *cli) follow(ctx context.Context, cf *clientFlags, cl *cluster, client *
 	if w == nil || !isFinal(w.GetStatus()) {
 		return fmt.Errorf("withdraw watch on %s: the stream ended before withdrawal %s was final", client.node.ID, id)
 	}
-	return c.finished(cf, client, w, psbtRaw, signedOut)
+	return c.finished(ctx, cf, client, w, unsigned, signedOut)
 }
 
 // finished reports a final withdrawal: the signed transaction, checked
 // here, or why it was refused or failed.
-func (c *cli) finished(cf *clientFlags, client *client, w *pb.Withdrawal, psbtRaw []byte, signedOut string) error {
-	id := w.GetIntent().GetWithdrawalId()
+func (c *cli) finished(ctx context.Context, cf *clientFlags, client *client, w *pb.Withdrawal, unsigned []byte, signedOut string) error {
+	id := w.GetWithdrawalId()
 	switch w.GetStatus() {
 	case pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED:
 	case pb.WithdrawalStatus_WITHDRAWAL_STATUS_REFUSED:
@@ -569,6 +773,7 @@ func (c *cli) finished(cf *clientFlags, client *client, w *pb.Withdrawal, psbtRa
 		return withHint(fmt.Errorf("withdrawal %s %s: %s", id, statusName(w.GetStatus()), w.GetReason()),
 			"the nodes' logs say more; the id stays bound to this request, so a new attempt needs a new id")
 	}
+	txID := w.GetTx().GetId()
 	if len(w.GetSignedTx()) == 0 {
 		// A committee member records that it signed; the coordinator
 		// assembles the transaction.
@@ -579,36 +784,110 @@ func (c *cli) finished(cf *clientFlags, client *client, w *pb.Withdrawal, psbtRa
 		if cf.json {
 			return printJSON(c, withdrawalToJSON(w, client.node.ID))
 		}
-		fmt.Fprintf(c.stdout, "\nwithdrawal %s is signed; %s took part in the committee, and the coordinator holds the transaction (txid %s)\n", id, client.node.ID, w.GetTxid())
+		fmt.Fprintf(c.stdout, "\nwithdrawal %s is signed; %s took part in the committee, and the coordinator holds the transaction (txid %s)\n", id, client.node.ID, txID)
 		return nil
 	}
-	if psbtRaw == nil {
-		psbtRaw = w.GetPsbt()
+	if unsigned == nil {
+		unsigned = w.GetUnsignedTx()
 	}
-	txid, vsize, err := verifySigned(psbtRaw, w.GetSignedTx())
+	if w.GetChain() != bitcoin.Name {
+		v, err := c.verifyHere(ctx, cf, w, unsigned)
+		if err != nil {
+			return fmt.Errorf("withdrawal %s: the signed result from %s does not verify here: %w", id, client.node.ID, err)
+		}
+		if err := writeSigned(signedOut, w.GetSignedTx()); err != nil {
+			return err
+		}
+		if cf.json {
+			return printJSON(c, withdrawalToJSON(w, client.node.ID))
+		}
+		printSigned(c.stdout, w, v, unsigned, signedOut)
+		return nil
+	}
+	txid, vsize, err := verifySigned(unsigned, w.GetSignedTx())
 	if err != nil {
 		return fmt.Errorf("withdrawal %s: the signed transaction from %s does not verify here: %w", id, client.node.ID, err)
 	}
-	if txid != w.GetTxid() {
-		return fmt.Errorf("withdrawal %s: the signed transaction's id is %s, %s says %s", id, txid, client.node.ID, w.GetTxid())
+	if txid != txID {
+		return fmt.Errorf("withdrawal %s: the signed transaction's id is %s, %s says %s", id, txid, client.node.ID, txID)
 	}
-	if signedOut != "" {
-		if err := os.WriteFile(signedOut, []byte(hex.EncodeToString(w.GetSignedTx())+"\n"), 0o644); err != nil {
-			return err
-		}
+	verified := "here too: btcd's script engine accepts every input against the PSBT's coins"
+	if err := writeSigned(signedOut, w.GetSignedTx()); err != nil {
+		return err
 	}
 	if cf.json {
 		return printJSON(c, withdrawalToJSON(w, client.node.ID))
 	}
 	fmt.Fprintf(c.stdout, "\nwithdrawal %s is signed\n", id)
-	fmt.Fprintf(c.stdout, "  txid       %s\n", txid)
-	fmt.Fprintf(c.stdout, "  fee        %d sat (%.1f sat/vB, %d vB)\n", w.GetFeeSat(), float64(w.GetFeeSat())/float64(max(vsize, 1)), vsize)
+	fmt.Fprintf(c.stdout, "  txid       %s\n", txID)
+	fee := feeText(w)
+	if fsat, err := strconv.ParseInt(w.GetTx().GetFee(), 10, 64); err == nil && vsize > 0 && w.GetTx().GetFeeAsset() == bitcoin.Asset {
+		fee += fmt.Sprintf(", %.1f sat/vB, %d vB", float64(fsat)/float64(vsize), vsize)
+	}
+	fmt.Fprintf(c.stdout, "  fee        %s\n", fee)
 	fmt.Fprintf(c.stdout, "  committee  %s (coordinator %s)\n", strings.Join(w.GetCommittee(), ", "), w.GetCoordinator())
-	fmt.Fprintf(c.stdout, "  verified   here too: btcd's script engine accepts every input against the PSBT's coins\n")
+	fmt.Fprintf(c.stdout, "  verified   %s\n", verified)
 	if signedOut != "" {
 		fmt.Fprintf(c.stdout, "  wrote      %s (the %d-byte transaction, hex)\n", signedOut, len(w.GetSignedTx()))
 	}
 	return nil
+}
+
+// writeSigned writes a signed result as hex, with a newline, to path ("":
+// nowhere).
+func writeSigned(path string, signed []byte) error {
+	if path == "" {
+		return nil
+	}
+	return os.WriteFile(path, []byte(hex.EncodeToString(signed)+"\n"), 0o644)
+}
+
+// printSigned reports a signed withdrawal of a chain other than Bitcoin:
+// its id, fee, committee, how it was checked here and the signed result.
+func printSigned(w io.Writer, wd *pb.Withdrawal, v *signedView, unsigned []byte, signedOut string) {
+	safe := wd.GetChain() == ethereum.Name && len(unsigned) > 0 && unsigned[0] == ethereum.TypeSafeTx
+	fmt.Fprintf(w, "\nwithdrawal %s is signed\n", wd.GetWithdrawalId())
+	switch {
+	case safe:
+		fmt.Fprintf(w, "  SafeTx hash  0x%s (what the owners sign, computed by every node)\n", v.txID)
+		fmt.Fprintf(w, "  fee          none from the Safe: whoever executes it pays the gas\n")
+	case wd.GetChain() == ethereum.Name:
+		fmt.Fprintf(w, "  tx hash      0x%s\n", v.txID)
+		fmt.Fprintf(w, "  fee          at most %s (maxFeePerGas × gasLimit)\n", feeText(wd))
+	default:
+		fmt.Fprintf(w, "  txid         %s\n", v.txID)
+		fmt.Fprintf(w, "  fee          %s\n", feeText(wd))
+	}
+	if n := wd.GetNonce(); n != nil {
+		fmt.Fprintf(w, "  nonce        %d of %s\n", n.GetNonce(), n.GetAccount())
+	}
+	fmt.Fprintf(w, "  committee    %s (coordinator %s)\n", strings.Join(wd.GetCommittee(), ", "), wd.GetCoordinator())
+	fmt.Fprintf(w, "  verified     %s\n", v.verified)
+	switch {
+	case safe:
+		fmt.Fprintf(w, "  owner sig    %x\n               (%d bytes, r || s || v, for the Safe's execTransaction with the other owners' signatures)\n", wd.GetSignedTx(), len(wd.GetSignedTx()))
+	case wd.GetChain() == ethereum.Name:
+		fmt.Fprintf(w, "  signed tx    %x\n               (the EIP-2718 transaction, %d bytes, to broadcast with eth_sendRawTransaction)\n", wd.GetSignedTx(), len(wd.GetSignedTx()))
+	default:
+		fmt.Fprintf(w, "  signed       %x\n", wd.GetSignedTx())
+	}
+	if signedOut != "" {
+		fmt.Fprintf(w, "  wrote        %s (hex)\n", signedOut)
+	}
+}
+
+// feeText is a withdrawal's fee for people, in its asset: "0.0000141 BTC
+// (1410 sat)", or "unknown" before a node re-derived the transaction.
+func feeText(w *pb.Withdrawal) string {
+	tx := w.GetTx()
+	if tx == nil || tx.GetFee() == "" {
+		return "unknown"
+	}
+	fee, err := chain.ParseAmount(tx.GetFee())
+	if err != nil {
+		return fmt.Sprintf("%q %s", tx.GetFee(), tx.GetFeeAsset())
+	}
+	return amountText(w.GetChain(), w.GetNetwork(), fee, tx.GetFeeAsset())
 }
 
 // verifySigned checks a signed transaction against the unsigned one in
@@ -704,7 +983,7 @@ func (c *cli) withdrawList(ctx context.Context, cf *clientFlags, wallet string, 
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WITHDRAWAL\tSTATUS\tAMOUNT (SAT)\tDESTINATION\tRULE\tUPDATED")
+	fmt.Fprintln(tw, "WITHDRAWAL\tSTATUS\tAMOUNT\tDESTINATION\tRULE\tUPDATED")
 	for _, w := range out.Withdrawals {
 		dest := w.Destination
 		if w.DestinationLabel != "" {
@@ -714,7 +993,7 @@ func (c *cli) withdrawList(ctx context.Context, cf *clientFlags, wallet string, 
 		if rule == "" {
 			rule = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", w.WithdrawalID, w.Status, w.AmountSat, dest, rule, w.UpdatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", w.WithdrawalID, w.Status, w.amountText(), dest, rule, w.UpdatedAt.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
 }
@@ -728,42 +1007,78 @@ func (c *cli) withdrawWatch(ctx context.Context, cf *clientFlags, id, signedOut 
 	return c.follow(ctx, cf, cl, client, id, nil, signedOut, time.Now(), timeout)
 }
 
-// withdrawalJSON is a withdrawal as the -json outputs print it.
+// withdrawalJSON is a withdrawal as the -json outputs print it. Amounts
+// are decimal strings of base units: amount of asset, fee_cap and fee of
+// fee_asset.
 type withdrawalJSON struct {
-	WithdrawalID     string    `json:"withdrawal_id"`
-	Status           string    `json:"status"`
-	WalletID         string    `json:"wallet_id"`
-	Network          string    `json:"network"`
-	Asset            string    `json:"asset"`
-	Destination      string    `json:"destination"`
-	DestinationLabel string    `json:"destination_label,omitempty"`
-	AmountSat        uint64    `json:"amount_sat"`
-	FeeCapSat        uint64    `json:"fee_cap_sat"`
-	FeeSat           uint64    `json:"fee_sat"`
-	Rules            []string  `json:"rules"`
-	Reason           string    `json:"reason,omitempty"`
-	TxID             string    `json:"txid,omitempty"`
-	SignedTx         string    `json:"signed_tx,omitempty"` // hex
-	RequestHash      string    `json:"request_hash"`
-	Coordinator      string    `json:"coordinator,omitempty"`
-	Committee        []string  `json:"committee"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
-	Node             string    `json:"node"` // the node that answered
+	WithdrawalID     string        `json:"withdrawal_id"`
+	Status           string        `json:"status"`
+	WalletID         string        `json:"wallet_id"`
+	Chain            string        `json:"chain"`
+	Network          string        `json:"network"`
+	Asset            string        `json:"asset"`
+	Destination      string        `json:"destination"`
+	DestinationLabel string        `json:"destination_label,omitempty"`
+	Amount           string        `json:"amount"`
+	FeeCap           string        `json:"fee_cap"`
+	RequestedBy      string        `json:"requested_by,omitempty"`
+	Replaces         string        `json:"replaces,omitempty"`
+	Originator       string        `json:"originator,omitempty"`
+	TxID             string        `json:"tx_id,omitempty"`
+	Fee              string        `json:"fee,omitempty"`
+	FeeAsset         string        `json:"fee_asset,omitempty"`
+	Nonce            *nonceJSON    `json:"nonce,omitempty"`
+	Approval         *approvalJSON `json:"approval,omitempty"`
+	Rules            []string      `json:"rules"`
+	Reason           string        `json:"reason,omitempty"`
+	SignedTx         string        `json:"signed_tx,omitempty"` // hex
+	RequestHash      string        `json:"request_hash"`
+	PolicyVersion    int64         `json:"policy_version,omitempty"`
+	Coordinator      string        `json:"coordinator,omitempty"`
+	Committee        []string      `json:"committee"`
+	CreatedAt        time.Time     `json:"created_at"`
+	UpdatedAt        time.Time     `json:"updated_at"`
+	Node             string        `json:"node"` // the node that answered
+}
+
+// nonceJSON is the account nonce a withdrawal holds (account chains).
+type nonceJSON struct {
+	Account string `json:"account"`
+	Nonce   uint64 `json:"nonce"`
+}
+
+// approvalJSON is the approval a withdrawal needs, and what it has.
+type approvalJSON struct {
+	Required      uint32            `json:"required"`
+	Group         string            `json:"group"`
+	TierAsset     string            `json:"tier_asset"`
+	TierMinAmount string            `json:"tier_min_amount"`
+	Approvers     []string          `json:"approvers"`
+	Problems      map[string]string `json:"problems,omitempty"`
 }
 
 func withdrawalToJSON(w *pb.Withdrawal, node string) withdrawalJSON {
-	in := w.GetIntent()
-	netName := in.GetNetwork().String()
-	if n, ok := networkOf(in.GetNetwork()); ok {
-		netName = n.name
-	}
 	out := withdrawalJSON{
-		WithdrawalID: in.GetWithdrawalId(), Status: statusName(w.GetStatus()), WalletID: in.GetWalletId(), Network: netName,
-		Asset: in.GetAsset(), Destination: in.GetDestination(), DestinationLabel: w.GetDestinationLabel(),
-		AmountSat: in.GetAmountSat(), FeeCapSat: in.GetFeeCapSat(), FeeSat: w.GetFeeSat(), Rules: w.GetRules(), Reason: w.GetReason(),
-		TxID: w.GetTxid(), RequestHash: hex.EncodeToString(w.GetRequestHash()), Coordinator: w.GetCoordinator(), Committee: w.GetCommittee(),
+		WithdrawalID: w.GetWithdrawalId(), Status: statusName(w.GetStatus()), WalletID: w.GetWalletId(), Chain: w.GetChain(), Network: w.GetNetwork(),
+		DestinationLabel: w.GetDestinationLabel(), Replaces: w.GetReplaces(), Originator: w.GetOriginator(), Rules: w.GetRules(), Reason: w.GetReason(),
+		RequestHash: hex.EncodeToString(w.GetRequestHash()), PolicyVersion: w.GetPolicyVersion(), Coordinator: w.GetCoordinator(), Committee: w.GetCommittee(),
 		CreatedAt: w.GetCreatedAt().AsTime().UTC(), UpdatedAt: w.GetUpdatedAt().AsTime().UTC(), Node: node,
+	}
+	if in, err := chain.ParseIntent(w.GetIntent()); err == nil {
+		out.Asset, out.Destination, out.Amount, out.FeeCap, out.RequestedBy = in.Asset, in.Destination, in.Amount.String(), in.FeeCap.String(), in.RequestedBy
+	}
+	if tx := w.GetTx(); tx != nil {
+		out.TxID, out.Fee, out.FeeAsset = tx.GetId(), tx.GetFee(), tx.GetFeeAsset()
+	}
+	if n := w.GetNonce(); n != nil {
+		out.Nonce = &nonceJSON{Account: n.GetAccount(), Nonce: n.GetNonce()}
+	}
+	if a := w.GetApproval(); a != nil {
+		out.Approval = &approvalJSON{Required: a.GetRequired(), Group: a.GetGroup(), TierAsset: a.GetTierAsset(), TierMinAmount: a.GetTierMinAmount(),
+			Approvers: a.GetApprovers(), Problems: a.GetProblems()}
+		if out.Approval.Approvers == nil {
+			out.Approval.Approvers = []string{}
+		}
 	}
 	if len(w.GetSignedTx()) > 0 {
 		out.SignedTx = hex.EncodeToString(w.GetSignedTx())
@@ -777,6 +1092,23 @@ func withdrawalToJSON(w *pb.Withdrawal, node string) withdrawalJSON {
 	return out
 }
 
+// amount returns an amount of wj's as people read it, "" for none.
+func (wj withdrawalJSON) amount(v, asset string) string {
+	a, err := chain.ParseAmount(v)
+	if err != nil || asset == "" {
+		return ""
+	}
+	return amountText(wj.Chain, wj.Network, a, asset)
+}
+
+// amountText is what the withdrawal pays, for people: "0.25 BTC (25000000 sat)".
+func (wj withdrawalJSON) amountText() string {
+	if s := wj.amount(wj.Amount, wj.Asset); s != "" {
+		return s
+	}
+	return "?"
+}
+
 func printWithdrawal(w io.Writer, wj withdrawalJSON) {
 	fmt.Fprintf(w, "withdrawal   %s (as %s knows it)\n", wj.WithdrawalID, wj.Node)
 	fmt.Fprintf(w, "status       %s\n", wj.Status)
@@ -786,16 +1118,54 @@ func printWithdrawal(w io.Writer, wj withdrawalJSON) {
 	if wj.Reason != "" {
 		fmt.Fprintf(w, "reason       %s\n", wj.Reason)
 	}
-	fmt.Fprintf(w, "wallet       %s (%s)\n", wj.WalletID, wj.Network)
+	fmt.Fprintf(w, "wallet       %s (%s %s)\n", wj.WalletID, wj.Chain, wj.Network)
 	dest := wj.Destination
 	if wj.DestinationLabel != "" {
 		dest += "  (" + wj.DestinationLabel + ")"
 	}
 	fmt.Fprintf(w, "destination  %s\n", dest)
-	fmt.Fprintf(w, "amount       %s\n", sats(int64(wj.AmountSat)))
-	fmt.Fprintf(w, "fee          %d sat (the intent's cap is %d)\n", wj.FeeSat, wj.FeeCapSat)
+	fmt.Fprintf(w, "amount       %s\n", wj.amountText())
+	feeAsset := wj.FeeAsset
+	if feeAsset == "" {
+		feeAsset = feeAssetOf(wj.Chain, wj.Network)
+	}
+	feeCap := wj.amount(wj.FeeCap, feeAsset)
+	if feeCap == "" {
+		feeCap = wj.FeeCap + " base units"
+	}
+	if fee := wj.amount(wj.Fee, wj.FeeAsset); fee != "" {
+		fmt.Fprintf(w, "fee          %s; the intent's cap is %s\n", fee, feeCap)
+	} else {
+		fmt.Fprintf(w, "fee cap      %s (the fee is known once a node re-derived the transaction)\n", feeCap)
+	}
 	if wj.TxID != "" {
 		fmt.Fprintf(w, "txid         %s\n", wj.TxID)
+	}
+	if wj.Nonce != nil {
+		fmt.Fprintf(w, "nonce        %d of %s\n", wj.Nonce.Nonce, wj.Nonce.Account)
+	}
+	if wj.Replaces != "" {
+		fmt.Fprintf(w, "replaces     %s (its nonce, at a higher fee)\n", wj.Replaces)
+	}
+	if wj.Originator != "" {
+		fmt.Fprintf(w, "originator   %s\n", wj.Originator)
+	}
+	if wj.RequestedBy != "" {
+		fmt.Fprintf(w, "asked by     %s (who may not approve it)\n", wj.RequestedBy)
+	}
+	if a := wj.Approval; a != nil {
+		from := wj.amount(a.TierMinAmount, a.TierAsset)
+		if from == "" {
+			from = a.TierMinAmount + " " + a.TierAsset
+		}
+		approvers := strings.Join(a.Approvers, ", ")
+		if approvers == "" {
+			approvers = "none yet"
+		}
+		fmt.Fprintf(w, "approval     %d of group %s (from %s); counted: %s\n", a.Required, a.Group, from, approvers)
+		for _, officer := range slices.Sorted(maps.Keys(a.Problems)) {
+			fmt.Fprintf(w, "             %s's does not count: %s\n", officer, a.Problems[officer])
+		}
 	}
 	if wj.SignedTx != "" {
 		fmt.Fprintf(w, "signed tx    %d bytes (write it with -signed-out FILE)\n", len(wj.SignedTx)/2)
@@ -805,6 +1175,9 @@ func printWithdrawal(w io.Writer, wj withdrawalJSON) {
 	}
 	if len(wj.Committee) > 0 {
 		fmt.Fprintf(w, "committee    %s\n", strings.Join(wj.Committee, ", "))
+	}
+	if wj.PolicyVersion > 0 {
+		fmt.Fprintf(w, "policy       version %d\n", wj.PolicyVersion)
 	}
 	fmt.Fprintf(w, "request      %s\n", wj.RequestHash)
 	fmt.Fprintf(w, "created      %s\n", wj.CreatedAt.Local().Format(time.RFC3339))
@@ -838,12 +1211,7 @@ func statusLine(w *pb.Withdrawal) string {
 		line += ", rule " + strings.Join(w.GetRules(), ",")
 	}
 	if w.GetStatus() == pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED {
-		line += ", txid " + w.GetTxid()
+		line += ", txid " + w.GetTx().GetId()
 	}
 	return line
-}
-
-func intentProto(in bitcoin.Intent, n network) *pb.WithdrawalIntent {
-	return &pb.WithdrawalIntent{WithdrawalId: in.WithdrawalID, WalletId: in.WalletID, Network: n.value, Asset: in.Asset,
-		Destination: in.Destination, AmountSat: uint64(in.Amount), FeeCapSat: uint64(in.FeeCap), RequestedBy: in.RequestedBy}
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
+	"github.com/countersign/countersign/policy/policytest"
+	pb "github.com/countersign/countersign/proto/countersign/v1"
 	"github.com/countersign/countersign/signer"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -95,7 +98,7 @@ func TestWithdrawUsageErrors(t *testing.T) {
 		{"build to nothing valid", append(slices.Clone(build), "-to", "not-an-address"), "intent.destination_invalid"},
 		{"build with a bad id", append(slices.Clone(build), "-id", "wd 1"), "intent.withdrawal_id"},
 		{"build with a change index too high", append(slices.Clone(build), "-change-index", "16777216"), "-change-index 16777216: at most 16777215"},
-		{"submit without files", []string{"withdraw", "submit"}, "-intent and -psbt are required"},
+		{"submit without files", []string{"withdraw", "submit"}, "-intent and -tx are required"},
 		{"submit with two intent signatures", []string{"withdraw", "submit", "-intent", "i", "-psbt", "p", "-originator-key", "k", "-intent-signature", "s"}, "-originator-key and -intent-signature exclude each other"},
 		{"signed-out without follow", []string{"withdraw", "submit", "-intent", "i", "-psbt", "p", "-signed-out", "s"}, "-signed-out needs -follow"},
 		{"show without id", []string{"withdraw", "show"}, "which withdrawal?"},
@@ -106,8 +109,12 @@ func TestWithdrawUsageErrors(t *testing.T) {
 		{"propose without output", []string{"policy", "propose", "-wallet", "w-0123456789abcdef"}, "-o is required"},
 		{"propose a destination without label", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-to", allowedDest}, "-to and -label go together"},
 		{"propose a label without destination", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-label", "x"}, "-to and -label go together"},
-		{"propose a tier of two parts", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "10000000:2"}, "want SATS:K:GROUP"},
-		{"propose a tier of words", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "lots:2:treasury"}, "with SATS and K numbers"},
+		{"propose a tier of two parts", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "10000000:2"}, "want [ASSET=]MIN:K:GROUP"},
+		{"propose a tier of words", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "lots:2:treasury"}, "with MIN (base units) and K numbers"},
+		{"propose a tier of no satoshis", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "0:2:treasury"}, "MIN 0: want at least 1"},
+		{"propose a negative cap", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-max-amount", "-5"}, `invalid value "-5" for flag -max-amount`},
+		{"propose a cap above every bitcoin", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-daily-cap", "2100000000000001"}, "-daily-cap 2100000000000001: at most 2100000000000000 satoshis"},
+		{"build on litecoin", append(slices.Clone(build), "-network", "litecoin"), `-network "litecoin"`},
 		{"propose an originator without name", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-originator", "ledger.pub"}, "want NAME=KEYFILE.pub"},
 	}
 	for _, tt := range tests {
@@ -184,15 +191,24 @@ func TestFundThenBuild(t *testing.T) {
 		t.Errorf("fee, payment and change add up to %d, want the 70000000 funded", got)
 	}
 
-	// The intent file round-trips, and the PSBT reads binary or base64.
+	// The intent file is the canonical bytes and reads back as the very
+	// intent, and the PSBT reads binary or base64.
 	intentFile := filepath.Join(dir, "intent.json")
-	ib, _ := json.Marshal(intentToJSON(in))
-	if err := os.WriteFile(intentFile, ib, 0o644); err != nil {
+	canonical := bitcoin.NeutralIntent(in).Canonical()
+	if err := os.WriteFile(intentFile, canonical, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	back, n, err := readIntent(intentFile)
-	if err != nil || back != in || n.value != networks[3].value {
-		t.Errorf("readIntent = %+v, %v, %v; want %+v on regtest", back, n, err, in)
+	back, raw2, err := readIntent(intentFile)
+	if err != nil || !bytes.Equal(raw2, canonical) || back.Chain != bitcoin.Name || back.Version != chain.IntentV2 {
+		t.Fatalf("readIntent = %+v, %q, %v; want the v2 Bitcoin intent %q", back, raw2, err, canonical)
+	}
+	if bin, err := bitcoin.IntentOf(back); err != nil || bin != in {
+		t.Errorf("the intent read back is %+v (%v), want %+v", bin, err, in)
+	}
+	const want = `{"v":2,"withdrawal_id":"wd-1","wallet_id":"w-0123456789abcdef","chain":"bitcoin","network":"regtest","asset":"BTC",` +
+		`"destination":"` + allowedDest + `","amount":"25000000","fee_cap":"10000"}`
+	if string(canonical) != want {
+		t.Errorf("the intent file is\n%s\nwant\n%s", canonical, want)
 	}
 	for name, content := range map[string][]byte{
 		"binary": psbtRaw,
@@ -255,14 +271,28 @@ func TestReadFilesRefuseStrangers(t *testing.T) {
 			t.Errorf("readUTXOs accepts %s", name)
 		}
 	}
-	for name, content := range map[string]string{
-		"unknown field":    `{"withdrawal_id":"a","wallet_id":"w","network":"regtest","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1,"memo":"hi"}`,
-		"unknown network":  `{"withdrawal_id":"a","wallet_id":"w","network":"bitcoin","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1}`,
-		"negative amount":  `{"withdrawal_id":"a","wallet_id":"w","network":"regtest","asset":"BTC","destination":"x","amount_sat":-1,"fee_cap_sat":1}`,
-		"trailing content": `{"withdrawal_id":"a","wallet_id":"w","network":"regtest","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1} {}`,
+	canonical := `{"v":2,"withdrawal_id":"wd-1","wallet_id":"w-0123456789abcdef","chain":"bitcoin","network":"regtest","asset":"BTC","destination":"` +
+		allowedDest + `","amount":"25000000","fee_cap":"10000"}`
+	if _, raw, err := readIntent(write("i.json", canonical)); err != nil || string(raw) != canonical {
+		t.Fatalf("readIntent refuses the canonical intent: %v", err)
+	}
+	for _, tt := range []struct {
+		name, content, want string
+	}{
+		{"a trailing newline", canonical + "\n", "white space around it"},
+		{"indented", strings.ReplaceAll(canonical, ",", ", "), "not a canonical intent"},
+		{"an unknown field", strings.Replace(canonical, `}`, `,"memo":"hi"}`, 1), "not a canonical intent"},
+		{"fields out of order", `{"v":2,"wallet_id":"w-0123456789abcdef","withdrawal_id":"wd-1","chain":"bitcoin","network":"regtest","asset":"BTC","destination":"x","amount":"1","fee_cap":"1"}`, "not a canonical intent"},
+		{"an amount as a number", strings.Replace(canonical, `"amount":"25000000"`, `"amount":25000000`, 1), "not a canonical intent"},
+		{"a leading zero", strings.Replace(canonical, `"amount":"25000000"`, `"amount":"025000000"`, 1), "not a canonical intent"},
+		{"trailing content", canonical + ` {}`, "not a canonical intent"},
+		{"an unknown version", strings.Replace(canonical, `"v":2`, `"v":3`, 1), "not a canonical intent"},
+		{"the JSON of an older signerctl", `{"withdrawal_id":"a","wallet_id":"w","network":"regtest","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1}`, "an older signerctl"},
+		{"nothing", ``, "not a canonical intent"},
 	} {
-		if _, _, err := readIntent(write("i.json", content)); err == nil {
-			t.Errorf("readIntent accepts %s", name)
+		_, _, err := readIntent(write("i.json", tt.content))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(hintFor(err), "withdraw build -intent-out") {
+			t.Errorf("readIntent of %s: %v (hint %q); want an error saying %q and how to make the file", tt.name, err, hintFor(err), tt.want)
 		}
 	}
 	if _, err := readPSBT(write("p.psbt", "cHNidA==")); err == nil {
@@ -287,5 +317,193 @@ func TestCallFailedReadsRule(t *testing.T) {
 		WithDetails(&errdetails.ErrorInfo{Reason: "x.y", Domain: "elsewhere"})
 	if errors.As(callFailed(context.Background(), "withdraw submit", c, pki.RoleBackend, other.Err()), &ce) && ce.rule != "" {
 		t.Fatalf("a detail of another domain, or a rule in the text, was read as the rule: %q", ce.rule)
+	}
+}
+
+// TestSubmitRefusesAFileNotCanonical: withdraw submit reads the intent
+// file before it calls anyone, and says how to make one that reads.
+func TestSubmitRefusesAFileNotCanonical(t *testing.T) {
+	dir := t.TempDir()
+	intent := filepath.Join(dir, "intent.json")
+	old := `{"withdrawal_id":"wd-1","wallet_id":"w-0123456789abcdef","network":"regtest","asset":"BTC","destination":"x","amount_sat":1,"fee_cap_sat":1}`
+	if err := os.WriteFile(intent, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "withdraw", "submit", "-intent", intent, "-psbt", filepath.Join(dir, "none.psbt"), "-cluster", filepath.Join(dir, "none"), "-yes")
+	if r.code != 1 || !strings.Contains(r.stderr, "an older signerctl") || !strings.Contains(r.stderr, "hint: build it again with 'signerctl withdraw build -intent-out FILE'") {
+		t.Errorf("submit of an old intent file: exit code %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestDraft drafts policy versions offline, as 'policy propose' does:
+// format 2 out, satoshis in, the nodes' own checks, and a bundle in force
+// of format 1 rewritten with the same rules.
+func TestDraft(t *testing.T) {
+	const id = "w-0123456789abcdef"
+	sat := func(v uint64) chain.Amount { return chain.AmountOf(v) }
+	parse := func(b policy.Bundle) *policy.Bundle {
+		t.Helper()
+		got, err := policy.ParseBundle(policytest.Marshal(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	genesis := parse(policytest.Genesis("test"))
+	tier, err := parseTier("30000000:2:treasury")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newWallet := walletChange{wallet: id, network: "regtest", to: allowedDest, label: "cold storage", maxAmount: 50_000_000,
+		dailyCap: 100_000_000, weeklyCap: 300_000_000, maxFee: chain.AmountOf(20_000), tiers: []policy.Tier{tier},
+		originators: []policy.Originator{policytest.Alice.Originator()}}
+
+	raw, next, err := draft(genesis, newWallet, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := next.Wallets[id]
+	if next.Format != policy.BundleFormat || next.Version != 2 || w.ChainName() != bitcoin.Name || w.Network != "regtest" || w.Role != policy.RoleCold {
+		t.Fatalf("draft: format %d, version %d, wallet %+v", next.Format, next.Version, w)
+	}
+	if got := w.AssetLimits(); !sameLimits(got, []policy.AssetLimits{{Asset: "BTC", MaxAmount: sat(50_000_000), DailyCap: sat(100_000_000), WeeklyCap: sat(300_000_000)}}) ||
+		!w.FeeCap().Equal(sat(20_000)) {
+		t.Errorf("limits %+v, fee cap %s", got, w.FeeCap())
+	}
+	if tiers := w.Tiers(); len(tiers) != 1 || tiers[0].Asset != "BTC" || !tiers[0].MinAmount.Equal(sat(30_000_000)) || tiers[0].Approvals != 2 {
+		t.Errorf("tiers %+v", tiers)
+	}
+	for _, want := range []string{`"chain": "bitcoin"`, `"asset": "BTC"`, `"max_amount": "50000000"`, `"daily_cap": "100000000"`,
+		`"weekly_cap": "300000000"`, `"max_fee": "20000"`, `"min_amount": "30000000"`} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("the draft does not say %s:\n%s", want, raw)
+		}
+	}
+	if bytes.Contains(raw, []byte("_sat")) {
+		t.Errorf("the draft has format 1 fields:\n%s", raw)
+	}
+	var shown bytes.Buffer
+	printBundle(&shown, next)
+	for _, want := range []string{"wallet " + id + ` "` + id + `" (bitcoin regtest, cold)`, "BTC          at most 0.5 BTC (50000000 sat) a withdrawal; 1 BTC (100000000 sat) a day, 3 BTC (300000000 sat) a week",
+		"fee          at most 0.0002 BTC (20000 sat)", "tier         from 0.3 BTC (30000000 sat): 2 approvals of group treasury", `pays         "cold storage" ` + allowedDest, "originator   alice"} {
+		if !strings.Contains(shown.String(), want) {
+			t.Errorf("printBundle does not say %q:\n%s", want, shown.String())
+		}
+	}
+
+	// The next draft changes one cap, and keeps the rest.
+	_, next2, err := draft(next, walletChange{wallet: id, weeklyCap: 400_000_000}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := next2.Wallets[id].Limits("BTC"); l == nil || !l.WeeklyCap.Equal(sat(400_000_000)) || !l.DailyCap.Equal(sat(100_000_000)) || next2.Version != 3 {
+		t.Errorf("after -weekly-cap: %+v, version %d", l, next2.Version)
+	}
+	if l := next.Wallets[id].Limits("BTC"); !l.WeeklyCap.Equal(sat(300_000_000)) {
+		t.Errorf("drafting changed the bundle it started from: %+v", l)
+	}
+
+	// Format 1 in force: the draft is format 2 with the same rules.
+	old := policytest.Genesis("test")
+	old.Format = policy.BundleFormat1
+	old.Wallets = map[string]*policy.WalletRules{id: {Name: "cold", Network: "regtest", Role: policy.RoleCold,
+		Destinations: []policy.Destination{{Address: allowedDest, Label: "cold storage"}}, MaxAmountSat: 50_000_000, DailyCapSat: 100_000_000,
+		WeeklyCapSat: 300_000_000, MaxFeeSat: 20_000, AllowRBF: true, ApprovalTiers: []policy.Tier{{MinAmountSat: 30_000_000, Approvals: 2, Group: "treasury"}},
+		Originators: []policy.Originator{policytest.Alice.Originator()}}}
+	cur := parse(old)
+	raw, up, err := draft(cur, walletChange{wallet: id, name: "cold-1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was, now := cur.Wallets[id], up.Wallets[id]
+	if up.Format != policy.BundleFormat || now.Name != "cold-1" || !sameLimits(now.AssetLimits(), was.AssetLimits()) || !now.FeeCap().Equal(was.FeeCap()) ||
+		now.MaxAmountSat != 0 || len(now.Tiers()) != 1 || now.Tiers()[0].Asset != "BTC" || !now.Tiers()[0].MinAmount.Equal(was.Tiers()[0].MinAmount) {
+		t.Errorf("format 1 rewritten: %+v\nfrom %+v", now, was)
+	}
+	if _, p := now.ChainOf(); !p.(bitcoin.Params).AllowRBF || !bytes.Contains(raw, []byte(`"allow_rbf": true`)) {
+		t.Errorf("allow_rbf is lost: params %+v\n%s", p, raw)
+	}
+
+	for _, tt := range []struct {
+		name string
+		ch   walletChange
+		want string
+	}{
+		{"a new wallet without a network", walletChange{wallet: "w-00000000000000ff", to: allowedDest, label: "x"}, "is new to the policy: -network is required"},
+		{"a new wallet on litecoin", walletChange{wallet: "w-00000000000000ff", network: "litecoin"}, `-network "litecoin"`},
+		{"another network", walletChange{wallet: id, network: "testnet"}, "a wallet's network does not change"},
+		{"a weekly cap below the daily cap", walletChange{wallet: id, weeklyCap: 1000}, "assets.BTC.weekly_cap must be at least daily_cap"},
+		{"a tier of a group that is not", walletChange{wallet: id, tiers: []policy.Tier{{Asset: "BTC", MinAmount: sat(1), Approvals: 1, Group: "nobody"}}}, `group "nobody" is not a group`},
+	} {
+		if _, _, err := draft(next, tt.ch, false); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("draft with %s: %v; want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// sameLimits reports whether a and b are the same caps of the same assets.
+func sameLimits(a, b []policy.AssetLimits) bool {
+	return slices.EqualFunc(a, b, func(x, y policy.AssetLimits) bool {
+		return x.Asset == y.Asset && x.MaxAmount.Equal(y.MaxAmount) && x.DailyCap.Equal(y.DailyCap) && x.WeeklyCap.Equal(y.WeeklyCap)
+	})
+}
+
+func TestAmountText(t *testing.T) {
+	for _, tt := range []struct {
+		chain, network, asset string
+		amount                chain.Amount
+		want                  string
+	}{
+		{"bitcoin", "regtest", "BTC", chain.AmountOf(25_000_000), "0.25 BTC (25000000 sat)"},
+		{"bitcoin", "mainnet", "BTC", chain.AmountOf(1), "0.00000001 BTC (1 sat)"},
+		{"bitcoin", "mainnet", "BTC", chain.AmountOf(2_100_000_000_000_000), "21000000 BTC (2100000000000000 sat)"},
+		{"bitcoin", "regtest", "USDC", chain.AmountOf(2_500_000), "2500000 base units of USDC"},
+		{"dogecoin", "mainnet", "DOGE", chain.MustAmount("1000000000000000000000"), "1000000000000000000000 base units of DOGE"},
+	} {
+		if got := amountText(tt.chain, tt.network, tt.amount, tt.asset); got != tt.want {
+			t.Errorf("amountText(%s %s, %s %s) = %q, want %q", tt.chain, tt.network, tt.amount, tt.asset, got, tt.want)
+		}
+	}
+	if got := sats(1410); got != "0.0000141 BTC (1410 sat)" {
+		t.Errorf("sats(1410) = %q", got)
+	}
+}
+
+// TestWithdrawalOutput: a withdrawal as a node serves it, for programs and
+// for people: the intent's fields from its canonical bytes, amounts with
+// their asset and base units, the transaction's id and its fee's asset.
+func TestWithdrawalOutput(t *testing.T) {
+	in := bitcoin.NeutralIntent(bitcoin.Intent{WithdrawalID: "wd-1", WalletID: "w-0123456789abcdef", Network: bitcoin.Regtest, Asset: "BTC",
+		Destination: allowedDest, Amount: 45_000_000, FeeCap: 10_000, RequestedBy: "carol"})
+	txid := strings.Repeat("ab", 32)
+	w := &pb.Withdrawal{WithdrawalId: "wd-1", WalletId: "w-0123456789abcdef", Chain: "bitcoin", Network: "regtest", Intent: in.Canonical(),
+		Status: pb.WithdrawalStatus_WITHDRAWAL_STATUS_AWAITING_APPROVAL, Tx: &pb.TxRef{Id: txid, Fee: "1410", FeeAsset: "BTC"},
+		DestinationLabel: "cold storage", Originator: "ledger", PolicyVersion: 2,
+		Approval: &pb.ApprovalState{Required: 2, Group: "treasury", TierAsset: "BTC", TierMinAmount: "30000000", Approvers: []string{"alice"},
+			Problems: map[string]string{"carol": "asked for the withdrawal"}}}
+	wj := withdrawalToJSON(w, "node-1")
+	if wj.Asset != "BTC" || wj.Amount != "45000000" || wj.FeeCap != "10000" || wj.Fee != "1410" || wj.FeeAsset != "BTC" || wj.TxID != txid ||
+		wj.RequestedBy != "carol" || wj.Destination != allowedDest || wj.Approval == nil || wj.Approval.TierMinAmount != "30000000" {
+		t.Errorf("withdrawalToJSON = %+v", wj)
+	}
+	var out bytes.Buffer
+	printWithdrawal(&out, wj)
+	for _, want := range []string{"status       AWAITING_APPROVAL", "wallet       w-0123456789abcdef (bitcoin regtest)", "destination  " + allowedDest + "  (cold storage)",
+		"amount       0.45 BTC (45000000 sat)", "fee          0.0000141 BTC (1410 sat); the intent's cap is 0.0001 BTC (10000 sat)", "txid         " + txid,
+		"asked by     carol", "approval     2 of group treasury (from 0.3 BTC (30000000 sat)); counted: alice", "carol's does not count: asked for the withdrawal"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("withdraw show does not say %q:\n%s", want, out.String())
+		}
+	}
+	if got := statusLine(&pb.Withdrawal{Status: pb.WithdrawalStatus_WITHDRAWAL_STATUS_SIGNED, Tx: &pb.TxRef{Id: txid}}); got != "SIGNED, txid "+txid {
+		t.Errorf("statusLine = %q", got)
+	}
+
+	// Before a node re-derived it, there is no fee yet; the cap is in the chain's fee asset.
+	w.Tx = nil
+	out.Reset()
+	printWithdrawal(&out, withdrawalToJSON(w, "node-1"))
+	if !strings.Contains(out.String(), "fee cap      0.0001 BTC (10000 sat)") {
+		t.Errorf("withdraw show of a withdrawal without its transaction:\n%s", out.String())
 	}
 }

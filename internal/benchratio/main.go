@@ -2,7 +2,7 @@
 // it, and then prints summary lines computed from the median time per
 // operation of the benchmarks, as `make bench` runs them:
 //
-//	go test -run '^$' -bench '^Benchmark(Sign2of3|SignDigests|Withdrawal|Rederive10Inputs|Decide10Inputs)$' \
+//	go test -run '^$' -bench '^Benchmark(Sign2of3|SignDigests|Withdrawal|Rederive10Inputs|Decide10Inputs|DecideERC20)$' \
 //	    ./signer ./signer/mpc ./policy/bitcoin ./policy | go run ./internal/benchratio
 //
 // By default it prints
@@ -12,6 +12,8 @@
 //	withdrawal-overhead-ratio-3 1.31
 //	policy-decision-10-inputs-ms 4.20
 //	rederive-10-inputs-ms 3.90
+//	withdrawal-overhead-ratio-eth 1.12
+//	policy-decision-eth-us 450
 //
 // sign-overhead-ratio is the median of BenchmarkSign2of3/grpc (package
 // signer: one signature through real nodes, their gRPC services and session
@@ -24,8 +26,12 @@
 // BenchmarkDecide10Inputs (package policy: a node's whole decision on a
 // withdrawal of ten inputs: the intent's signature, re-derivation, rules
 // and tiers), and rederive-10-inputs-ms that of BenchmarkRederive10Inputs
-// (package policy/bitcoin: the re-derivation alone), in milliseconds. Each line is preceded by the
-// medians it uses.
+// (package policy/bitcoin: the re-derivation alone), in milliseconds.
+// withdrawal-overhead-ratio-eth is BenchmarkWithdrawal/eth (a whole
+// Ethereum withdrawal through the nodes) over BenchmarkSignDigests/raw-1,
+// and policy-decision-eth-us the median of BenchmarkDecideERC20 (package
+// policy: a node's whole decision on an ERC-20 withdrawal) in
+// microseconds. Each line is preceded by the medians it uses.
 //
 // With -num and -den it prints only their ratio, named -name. It exits 1,
 // after printing every line it can, if a benchmark a line needs is missing
@@ -60,6 +66,8 @@ var summaries = []summary{
 	{name: "withdrawal-overhead-ratio-3", num: "BenchmarkWithdrawal/inputs-3", den: "BenchmarkSignDigests/raw-3"},
 	{name: "policy-decision-10-inputs-ms", num: "BenchmarkDecide10Inputs", scale: 1e6},
 	{name: "rederive-10-inputs-ms", num: "BenchmarkRederive10Inputs", scale: 1e6},
+	{name: "withdrawal-overhead-ratio-eth", num: "BenchmarkWithdrawal/eth", den: "BenchmarkSignDigests/raw-1"},
+	{name: "policy-decision-eth-us", num: "BenchmarkDecideERC20", scale: 1e3},
 }
 
 func main() {

@@ -33,6 +33,8 @@ BenchmarkRederive10Inputs-2    	     100	   4215000 ns/op	  300000 B/op	 4000 al
 BenchmarkRederive10Inputs-2    	     100	   4000000 ns/op	  300000 B/op	 4000 allocs/op
 BenchmarkRederive10Inputs-2    	     100	   5000000 ns/op	  300000 B/op	 4000 allocs/op
 BenchmarkDecide10Inputs-2      	     100	   4500000 ns/op	  300000 B/op	 4000 allocs/op
+BenchmarkWithdrawal/eth-2      	       3	 440000000 ns/op
+BenchmarkDecideERC20-2         	     100	    451234 ns/op	   17000 B/op	  280 allocs/op
 `
 
 func TestSummaries(t *testing.T) {
@@ -57,6 +59,8 @@ func TestSummaries(t *testing.T) {
 		"rederive-10-inputs-ms 4.21\n",
 		"BenchmarkDecide10Inputs median 4500000 ns/op (1 runs)\n",
 		"policy-decision-10-inputs-ms 4.50\n",
+		"withdrawal-overhead-ratio-eth 1.10\n",
+		"policy-decision-eth-us 451.23\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got[len(in):])

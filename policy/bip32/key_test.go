@@ -280,9 +280,9 @@ func TestBIP32Vectors(t *testing.T) {
 		name     string
 		seed     string
 		hardened bip32.Path // the chain from the seed to parent, derived here with hdkeychain
-		parent   string       // published xpub of the chain above
+		parent   string     // published xpub of the chain above
 		path     bip32.Path // derived from parent with Derive
-		want     []string     // published xpub of each step of path
+		want     []string   // published xpub of each step of path
 	}{
 		{
 			name:     "vector 1 m/0H/1",

@@ -5,6 +5,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 )
 
 // P2WPKHAddress returns the bech32 pay-to-witness-public-key-hash address of
@@ -33,4 +35,16 @@ func P2WPKHScript(pub [33]byte) []byte {
 	script := make([]byte, 0, 22)
 	script = append(script, 0x00, 20) // OP_0, push 20 bytes
 	return append(script, btcutil.Hash160(pub[:])...)
+}
+
+// scriptOf returns the output script paying addr on params' network.
+func scriptOf(addr string, params *chaincfg.Params) ([]byte, error) {
+	a, err := btcutil.DecodeAddress(addr, params)
+	if err != nil {
+		return nil, err
+	}
+	if !a.IsForNet(params) {
+		return nil, fmt.Errorf("%s is not an address of %s", addr, params.Name)
+	}
+	return txscript.PayToAddrScript(a)
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/countersign/countersign/policy/bip32"
+	"github.com/countersign/countersign/policy/chain"
 )
 
 // Errors returned by the package, always wrapped with detail; test for them
@@ -24,7 +25,7 @@ var (
 	// ErrRefused reports a withdrawal that policy does not allow. Every
 	// error of [Rederive] is a [*Refusal] naming the rule, and matches
 	// ErrRefused with errors.Is.
-	ErrRefused = errors.New("bitcoin: refused")
+	ErrRefused = chain.ErrRefused
 
 	// ErrSignature reports signatures that do not make a valid
 	// transaction: wrong count, values out of range, or a script that

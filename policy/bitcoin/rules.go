@@ -2,6 +2,8 @@ package bitcoin
 
 import (
 	"fmt"
+
+	"github.com/countersign/countersign/policy/chain"
 )
 
 // Rule is the stable code of a check that [Rederive] applies. Codes are
@@ -73,21 +75,21 @@ import (
 //	fee.over_intent_cap                  the fee is above the intent's fee cap
 //	fee.over_policy_cap                  the fee is above Limits.MaxFee
 //	tx.sighash                           a signature digest cannot be computed (not expected to happen)
-type Rule string
+type Rule = chain.Rule
 
 // The rules, in the order Rederive applies them.
 const (
 	RuleLimitsInvalid Rule = "limits.invalid"
 	RuleWalletKey     Rule = "wallet.invalid_key"
 
-	RuleIntentWithdrawalID        Rule = "intent.withdrawal_id"
-	RuleIntentWalletID            Rule = "intent.wallet_id"
-	RuleIntentNetwork             Rule = "intent.network"
-	RuleIntentRequestedBy         Rule = "intent.requested_by"
-	RuleIntentAsset               Rule = "intent.asset"
-	RuleIntentAmount              Rule = "intent.amount"
-	RuleIntentFeeCap              Rule = "intent.fee_cap"
-	RuleIntentDestinationInvalid  Rule = "intent.destination_invalid"
+	RuleIntentWithdrawalID             = chain.RuleIntentWithdrawalID
+	RuleIntentWalletID                 = chain.RuleIntentWalletID
+	RuleIntentNetwork                  = chain.RuleIntentNetwork
+	RuleIntentRequestedBy              = chain.RuleIntentRequestedBy
+	RuleIntentAsset                    = chain.RuleIntentAsset
+	RuleIntentAmount                   = chain.RuleIntentAmount
+	RuleIntentFeeCap                   = chain.RuleIntentFeeCap
+	RuleIntentDestinationInvalid       = chain.RuleIntentDestinationInvalid
 	RuleIntentDestinationNetwork  Rule = "intent.destination_network"
 	RuleIntentDestinationType     Rule = "intent.destination_type"
 	RuleIntentDestinationSpelling Rule = "intent.destination_noncanonical"
@@ -168,36 +170,21 @@ func Rules() []Rule {
 }
 
 // Refusal is the error [Rederive] returns for a request it will not sign:
-// the rule that failed, a sentence for people, and the input or output
-// the rule is about (-1 if none). errors.Is(r, [ErrRefused]) is true for
-// every Refusal. Detail is for logs and officers' screens; programs read
-// Rule.
-type Refusal struct {
-	Rule   Rule
-	Detail string
-	Input  int // index of the input concerned, or -1
-	Output int // index of the output concerned, or -1
-}
-
-// Error returns "bitcoin: refused (rule): detail".
-func (r *Refusal) Error() string {
-	return "bitcoin: refused (" + string(r.Rule) + "): " + r.Detail
-}
-
-// Is reports whether target is [ErrRefused].
-func (r *Refusal) Is(target error) bool { return target == ErrRefused }
+// a [chain.Refusal] whose Chain is "bitcoin". errors.Is(r, [ErrRefused])
+// is true for every Refusal.
+type Refusal = chain.Refusal
 
 // refuse returns a Refusal concerning neither an input nor an output.
 func refuse(rule Rule, format string, args ...any) *Refusal {
-	return &Refusal{Rule: rule, Detail: fmt.Sprintf(format, args...), Input: -1, Output: -1}
+	return &Refusal{Chain: Name, Rule: rule, Detail: fmt.Sprintf(format, args...), Input: -1, Output: -1}
 }
 
 // refuseInput returns a Refusal concerning input i.
 func refuseInput(rule Rule, i int, format string, args ...any) *Refusal {
-	return &Refusal{Rule: rule, Detail: fmt.Sprintf(format, args...), Input: i, Output: -1}
+	return &Refusal{Chain: Name, Rule: rule, Detail: fmt.Sprintf(format, args...), Input: i, Output: -1}
 }
 
 // refuseOutput returns a Refusal concerning output i.
 func refuseOutput(rule Rule, i int, format string, args ...any) *Refusal {
-	return &Refusal{Rule: rule, Detail: fmt.Sprintf(format, args...), Input: -1, Output: i}
+	return &Refusal{Chain: Name, Rule: rule, Detail: fmt.Sprintf(format, args...), Input: -1, Output: i}
 }

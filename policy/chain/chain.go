@@ -67,6 +67,9 @@ type Chain interface {
 	// CheckIntent checks an intent's chain fields (network, asset,
 	// destination, amounts) without the unsigned transaction: nil, or the
 	// [*Refusal] Rederive would return for it whatever the transaction.
+	// With nil Params it checks what needs no policy (a node does so
+	// before deciding, to answer InvalidArgument); assets the policy
+	// registers (tokens) then pass.
 	CheckIntent(in Intent, p Params) error
 	// Rederive decodes the unsigned transaction, checks that it does
 	// exactly what the intent asks within p and lim, paying from the
@@ -75,10 +78,11 @@ type Chain interface {
 	Rederive(in Intent, unsignedTx []byte, wallet Key, p Params, lim Limits) (*Tx, error)
 	// Address returns the wallet's address at path on network.
 	Address(wallet Key, network string, path bip32.Path) (string, error)
-	// SameAddress reports whether two spellings name one destination
-	// (Bitcoin by script, Ethereum by the 20 bytes): allowlists match by
-	// it, so look-alikes never do.
-	SameAddress(network, a, b string) bool
+	// AddressKey returns the identity of a destination on network: two
+	// spellings of one destination have one key (Bitcoin: its output
+	// script; Ethereum: its 20 bytes), and an address that is not valid
+	// there is an error. Allowlists match by it, so look-alikes never do.
+	AddressKey(network, address string) (string, error)
 }
 
 // Tx is a withdrawal's transaction as Rederive found it.

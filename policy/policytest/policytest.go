@@ -10,7 +10,7 @@ import (
 	"encoding/json"
 
 	"github.com/countersign/countersign/policy"
-	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 )
 
@@ -103,7 +103,7 @@ func SignaturesFile(t T, sigs []policy.Signature) []byte {
 }
 
 // SignIntent is p's signature over the intent's canonical bytes.
-func SignIntent(t T, in bitcoin.Intent, p Party) []byte {
+func SignIntent(t T, in chain.Intent, p Party) []byte {
 	t.Helper()
 	sig, err := p.Signer.Sign(keys.NamespaceIntent, in.Canonical())
 	if err != nil {

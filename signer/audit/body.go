@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/countersign/countersign/policy/chain"
 )
 
 // Body returns the canonical body bytes of v, one of the body types below:
@@ -82,7 +84,8 @@ type WalletCreated struct {
 	Label    string `json:"label"`
 	// PublicKey is the group public key, hex of its compressed SEC 1 form.
 	PublicKey string `json:"public_key"`
-	// Threshold is t: t+1 nodes sign.
+	// Threshold is how many nodes sign together: 2 in a 2-of-3 wallet,
+	// as everywhere in countersign (tss-lib's own t is Threshold-1).
 	Threshold int      `json:"threshold"`
 	Nodes     []string `json:"nodes"`
 	// SessionID is the keygen session, in hex.
@@ -160,11 +163,23 @@ type WithdrawalReceived struct {
 	WithdrawalID string          `json:"withdrawal_id"`
 	RequestHash  string          `json:"request_hash"` // hex
 	Intent       json.RawMessage `json:"intent"`
-	PSBT         []byte          `json:"psbt"` // base64 in JSON
-	From         string          `json:"from"` // the caller: backend identity or coordinating node
+	// PSBT is the unsigned transaction of records written before
+	// UnsignedTx existed (Bitcoin only); read both with Tx.
+	PSBT []byte `json:"psbt,omitempty"` // base64 in JSON
+	From string `json:"from"`           // the caller: backend identity or coordinating node
 	// IntentSignature is the originating system's armored SSH signature
 	// over Intent.
 	IntentSignature string `json:"intent_signature,omitempty"`
+	// UnsignedTx is the unsigned transaction, on any chain (base64).
+	UnsignedTx []byte `json:"unsigned_tx,omitempty"`
+}
+
+// Tx returns the unsigned transaction of new and old records.
+func (b *WithdrawalReceived) Tx() []byte {
+	if len(b.UnsignedTx) > 0 {
+		return b.UnsignedTx
+	}
+	return b.PSBT
 }
 
 // WithdrawalDecided is the body of KindWithdrawalDecided.
@@ -195,6 +210,24 @@ type WithdrawalDecided struct {
 	Approvals        int    `json:"approvals,omitempty"`
 	ApprovalGroup    string `json:"approval_group,omitempty"`
 	TierMinAmountSat int64  `json:"tier_min_amount_sat,omitempty"`
+
+	// The fields of any chain; records written before them have the _sat
+	// fields (BTC): read both with the methods in decided.go. Fee is the
+	// transaction's (worst-case) fee in FeeAsset; Outflow, SpentDay and
+	// SpentWeek are per asset, in base units as decimal strings; the tier
+	// starts at TierMinAmount of TierAsset.
+	Fee           chain.Amount  `json:"fee,omitzero"`
+	FeeAsset      string        `json:"fee_asset,omitempty"`
+	Outflow       chain.Amounts `json:"outflow,omitempty"`
+	SpentDay      chain.Amounts `json:"spent_day,omitempty"`
+	SpentWeek     chain.Amounts `json:"spent_week,omitempty"`
+	TierAsset     string        `json:"tier_asset,omitempty"`
+	TierMinAmount chain.Amount  `json:"tier_min_amount,omitzero"`
+	// NonceAccount and Nonce: the account nonce an allowed withdrawal
+	// holds (account chains); Replaces the withdrawal it took it over from.
+	NonceAccount string  `json:"nonce_account,omitempty"`
+	Nonce        *uint64 `json:"nonce,omitempty"`
+	Replaces     string  `json:"replaces,omitempty"`
 }
 
 // WithdrawalConflict is the body of KindWithdrawalConflict.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/policy/chain"
 )
 
 const goldenLogFile = "testdata/log-v1.golden"
@@ -62,11 +64,55 @@ func goldenBodies() []struct {
 // any of them changes this file and needs a new format version (or, for a
 // body, a new optional field only).
 func TestGoldenLog(t *testing.T) {
+	checkGoldenLog(t, goldenLogFile, goldenBodies())
+}
+
+// goldenChainFile holds the records the chain seam added: intents of
+// version 2 (any chain, amounts as decimal strings), unsigned transactions
+// of any chain, and decisions with per-asset amounts, tiers and account
+// nonces. Logs of log-v1.golden's form still verify beside them.
+const goldenChainFile = "testdata/log-v1-chains.golden"
+
+func goldenChainBodies() []struct {
+	kind Kind
+	body any
+} {
+	h := func(b byte) string { return strings.Repeat(string("0123456789abcdef"[b%16]), 64) }
+	nonce := uint64(7)
+	return []struct {
+		kind Kind
+		body any
+	}{
+		{KindWithdrawalReceived, WithdrawalReceived{WithdrawalID: "wd-eth-1", RequestHash: h(4),
+			Intent:     []byte(`{"v":2,"withdrawal_id":"wd-eth-1","wallet_id":"w-0000000000000003","chain":"ethereum","network":"sepolia","asset":"USDC","destination":"0x52908400098527886E0F7030069857D2E4169EE7","amount":"2500000","fee_cap":"2100000000000000"}`),
+			UnsignedTx: []byte("\x02\xf8\x01"), From: "backend", IntentSignature: "-----BEGIN SSH SIGNATURE-----\n"}},
+		{KindWithdrawalDecided, WithdrawalDecided{WithdrawalID: "wd-eth-1", RequestHash: h(4), Allowed: true, PolicyHash: h(5), PolicyVersion: 3,
+			Digests: []string{h(6)}, TxID: h(6), Fee: chain.AmountOf(1_500_000_000_000_000), FeeAsset: "ETH",
+			Outflow:  chain.Amounts{"USDC": chain.AmountOf(2_500_000), "ETH": chain.AmountOf(1_500_000_000_000_000)},
+			SpentDay: chain.Amounts{"USDC": chain.AmountOf(1_000_000)}, SpentWeek: chain.Amounts{"USDC": chain.AmountOf(9_000_000)},
+			Approvals: 2, ApprovalGroup: "treasury", TierAsset: "USDC", TierMinAmount: chain.AmountOf(1_000_000),
+			NonceAccount: "ethereum:11155111:0x52908400098527886e0f7030069857d2e4169ee7", Nonce: &nonce,
+			DecidedAt: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC), Originator: "ledger"}},
+		{KindWithdrawalDecided, WithdrawalDecided{WithdrawalID: "wd-eth-2", RequestHash: h(7), Rule: "nonce.reused",
+			Reason: "nonce 7 is bound to withdrawal wd-eth-1", PolicyHash: h(5), PolicyVersion: 3, TxID: h(8), Digests: []string{h(8)},
+			Fee: chain.AmountOf(21_000), FeeAsset: "ETH"}},
+		{KindWithdrawalSigned, WithdrawalSigned{WithdrawalID: "wd-eth-1", SessionID: h(9), TxID: h(10), Signatures: []string{h(11) + h(12)}, SignedTx: "02f8"}},
+	}
+}
+
+func TestGoldenChainLog(t *testing.T) {
+	checkGoldenLog(t, goldenChainFile, goldenChainBodies())
+}
+
+func checkGoldenLog(t *testing.T, goldenLogFile string, bodies []struct {
+	kind Kind
+	body any
+}) {
 	key, golden := goldenLog(t)
 	recs := golden[:1]
 	prev := recs[0]
 	at := time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC)
-	for i, b := range goldenBodies() {
+	for i, b := range bodies {
 		body, err := Body(b.body)
 		if err != nil {
 			t.Fatal(err)
@@ -94,7 +140,7 @@ func TestGoldenLog(t *testing.T) {
 
 	// The file checks itself: it verifies as a log, and every body parses.
 	pub, hashes, records := readGolden(t, want)
-	if len(records) != len(goldenBodies())+1 || len(hashes) != len(records) {
+	if len(records) != len(bodies)+1 || len(hashes) != len(records) {
 		t.Fatalf("%s: %d records and %d hashes", goldenLogFile, len(records), len(hashes))
 	}
 	src := func(yield func(uint64, []byte) bool) error {

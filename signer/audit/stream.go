@@ -57,7 +57,7 @@ func Stream(pub crypto.PublicKey, pairs Pairs, workers int) iter.Seq2[*Verified,
 	return func(yield func(*Verified, error) bool) {
 		p := &pipeline{
 			pub:     pub,
-			chain:   chain{pub: pub},
+			chain:   hashChain{pub: pub},
 			stop:    make(chan struct{}),
 			work:    make(chan *batch, workers*streamDepth),
 			ordered: make(chan *batch, workers*streamDepth),
@@ -110,7 +110,7 @@ type streamItem struct {
 
 type pipeline struct {
 	pub     crypto.PublicKey
-	chain   chain
+	chain   hashChain
 	stop    chan struct{} // closed when the consumer is gone
 	work    chan *batch
 	ordered chan *batch

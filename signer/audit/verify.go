@@ -60,13 +60,13 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 // does the same with the signature checks spread over several goroutines.
 type Verifier struct {
 	pub   crypto.PublicKey
-	chain chain
+	chain hashChain
 	err   error // the first error
 }
 
-// chain is the state of a verification that is checked in log order: the
+// hashChain is the state of a verification that is checked in log order: the
 // last accepted record's head and time.
-type chain struct {
+type hashChain struct {
 	pub     crypto.PublicKey
 	started bool  // a record was accepted
 	head    Head  // the last accepted record
@@ -76,7 +76,7 @@ type chain struct {
 // NewVerifier returns a Verifier of a log signed by pub, an ECDSA P-256 or
 // Ed25519 public key.
 func NewVerifier(pub crypto.PublicKey) *Verifier {
-	return &Verifier{pub: pub, chain: chain{pub: pub}}
+	return &Verifier{pub: pub, chain: hashChain{pub: pub}}
 }
 
 // Add checks the record stored under key, which must be the next key, in
@@ -119,7 +119,7 @@ func checkSignature(pub crypto.PublicKey, r *Record, hash [32]byte) error {
 // only if the signature verifies. Unless err is set, the chain advances to
 // the record as though its signature verified: a caller that finds it bad
 // stops there.
-func (c *chain) next(key uint64, value []byte) (r *Record, hash [32]byte, err, post error) {
+func (c *hashChain) next(key uint64, value []byte) (r *Record, hash [32]byte, err, post error) {
 	last := c.head.Seq
 	switch {
 	case !c.started && key != 0:

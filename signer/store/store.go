@@ -1,6 +1,7 @@
 // Package store is a signer node's one bbolt file: wallets, sealed key
-// shares, the sealed pre-parameter pool and the audit log. It is the only
-// package that imports bbolt.
+// shares, the sealed pre-parameter pool, withdrawals, the policy bundles
+// and the audit log. It is the only package that imports bbolt (the
+// auditor reads node files and writes synthetic logs through it).
 //
 // Every change of state and its audit record are written in one bbolt
 // transaction, so the log never misses or invents a change. Secrets arrive
@@ -8,11 +9,18 @@
 //
 // Buckets (all keys that order records are big-endian uint64):
 //
-//	wallets    wallet id -> Wallet as JSON
-//	shares     wallet id -> sealed share
-//	preparams  sequence  -> sealed pre-parameters
-//	withdrawals withdrawal id -> Withdrawal as JSON
-//	audit      sequence  -> encoded audit.Record (format: package audit)
+//	wallets     wallet id     -> Wallet as JSON
+//	shares      wallet id     -> sealed share
+//	preparams   sequence      -> sealed pre-parameters
+//	withdrawals withdrawal id -> Withdrawal as JSON: the request the id is
+//	                             bound to, the decision's figures, the
+//	                             account nonce it holds, its approvals and
+//	                             signatures
+//	policy      version       -> Policy as JSON (every accepted bundle)
+//	audit       sequence      -> encoded audit.Record (format: package audit)
+//
+// Velocity (Outflow) and account nonces (Nonce) are read from the
+// withdrawals themselves, so they can never disagree with them.
 package store
 
 import (
@@ -26,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/signer/audit"
 	bolt "go.etcd.io/bbolt"
 )
@@ -71,6 +80,17 @@ type Wallet struct {
 	SessionID   []byte      `json:"session_id"`
 	Coordinator string      `json:"coordinator"`
 	CreatedAt   time.Time   `json:"created_at"`
+	// Scheme is the wallet's signature scheme; records written before it
+	// existed are ECDSA secp256k1 (see SchemeOf).
+	Scheme chain.Scheme `json:"scheme,omitempty"`
+}
+
+// SchemeOf returns the wallet's signature scheme, of new and old records.
+func (w *Wallet) SchemeOf() chain.Scheme {
+	if w.Scheme == "" {
+		return chain.ECDSASecp256k1
+	}
+	return w.Scheme
 }
 
 // Event is an audit record to append with a change.

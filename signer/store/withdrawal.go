@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/countersign/countersign/policy/chain"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -30,10 +31,12 @@ const (
 // request (intent and unsigned transaction). Stored as JSON; fields are
 // only ever added.
 type Withdrawal struct {
-	ID          string           `json:"id"`
-	WalletID    string           `json:"wallet_id"`
-	Intent      []byte           `json:"intent"` // canonical intent bytes
-	PSBT        []byte           `json:"psbt"`
+	ID       string `json:"id"`
+	WalletID string `json:"wallet_id"`
+	Intent   []byte `json:"intent"` // canonical intent bytes
+	// PSBT is the unsigned transaction of records written before
+	// UnsignedTx existed (Bitcoin only); read both with [Withdrawal.Tx].
+	PSBT        []byte           `json:"psbt,omitempty"`
 	Hash        []byte           `json:"hash"` // the request hash the id is bound to
 	Status      WithdrawalStatus `json:"status"`
 	Rule        string           `json:"rule,omitempty"`
@@ -57,6 +60,60 @@ type Withdrawal struct {
 	Tier *Tier `json:"tier,omitempty"`
 	// Approvals are every approval and rejection received, in order.
 	Approvals []Approval `json:"approvals,omitempty"`
+
+	// UnsignedTx is the unsigned transaction, on any chain.
+	UnsignedTx []byte `json:"unsigned_tx,omitempty"`
+	// Fee is the (worst-case) fee in base units of FeeAsset, and Outflow
+	// what the withdrawal takes from the wallet per asset; records
+	// written before them have FeeSat and OutflowSat (BTC).
+	Fee      chain.Amount  `json:"fee,omitzero"`
+	FeeAsset string        `json:"fee_asset,omitempty"`
+	Outflow  chain.Amounts `json:"outflow,omitempty"`
+	// Nonce is the account nonce the withdrawal holds (account chains).
+	Nonce *Nonce `json:"nonce,omitempty"`
+	// Replaces is the withdrawal whose nonce this one took over.
+	Replaces string `json:"replaces,omitempty"`
+}
+
+// Nonce is an account nonce held by a withdrawal.
+type Nonce struct {
+	Account string `json:"account"`
+	Nonce   uint64 `json:"nonce"`
+}
+
+// Tx returns the unsigned transaction, of new and old records.
+func (w *Withdrawal) Tx() []byte {
+	if len(w.UnsignedTx) > 0 {
+		return w.UnsignedTx
+	}
+	return w.PSBT
+}
+
+// FeeOf returns the fee and its asset, of new and old records.
+func (w *Withdrawal) FeeOf() (chain.Amount, string) {
+	if w.FeeAsset != "" {
+		return w.Fee, w.FeeAsset
+	}
+	return chain.AmountOf(uint64(max(w.FeeSat, 0))), "BTC"
+}
+
+// OutflowOf returns the outflow per asset, of new and old records.
+func (w *Withdrawal) OutflowOf() chain.Amounts {
+	if w.Outflow != nil {
+		return w.Outflow
+	}
+	if w.OutflowSat > 0 {
+		return chain.Amounts{"BTC": chain.AmountOf(uint64(w.OutflowSat))}
+	}
+	return nil
+}
+
+// holdsNonce reports whether w still holds its account nonce: from the
+// decision that allowed it on, unless it was refused (an officer's
+// rejection). A failed withdrawal keeps it: another node may have signed
+// it, so its nonce is taken over only by a replacement.
+func (w *Withdrawal) holdsNonce() bool {
+	return w.Nonce != nil && w.Status != WithdrawalRefused
 }
 
 // Tier is an approval requirement: Approvals officers of Group.
@@ -64,6 +121,18 @@ type Tier struct {
 	MinAmountSat int64  `json:"min_amount_sat"`
 	Approvals    int    `json:"approvals"`
 	Group        string `json:"group"`
+	// Asset and MinAmount: the tier's threshold on any chain; records
+	// written before them have MinAmountSat (BTC).
+	Asset     string       `json:"asset,omitempty"`
+	MinAmount chain.Amount `json:"min_amount,omitzero"`
+}
+
+// Threshold returns the tier's asset and amount, of new and old records.
+func (t *Tier) Threshold() (string, chain.Amount) {
+	if t.Asset != "" {
+		return t.Asset, t.MinAmount
+	}
+	return "BTC", chain.AmountOf(uint64(max(t.MinAmountSat, 0)))
 }
 
 // Approval is an officer's signed approval or rejection as received.
@@ -171,11 +240,12 @@ func (s *Store) Withdrawals(walletID string, limit int) ([]*Withdrawal, error) {
 }
 
 // Outflow sums, in one pass, what withdrawals of a wallet that this node
-// allowed since each of the given times take from it (amounts and fees),
-// except the withdrawal exclude: one sum per time. Refused (or rejected)
-// and failed withdrawals take nothing; one awaiting approval does.
-func (s *Store) Outflow(walletID, exclude string, since ...time.Time) ([]int64, error) {
-	sums := make([]int64, len(since))
+// allowed since each of the given times take from it per asset (amounts
+// and fees), except the withdrawal exclude: one sum per time. Refused (or
+// rejected) and failed withdrawals take nothing; one awaiting approval
+// does.
+func (s *Store) Outflow(walletID, exclude string, since ...time.Time) ([]chain.Amounts, error) {
+	sums := make([]chain.Amounts, len(since))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketWithdraw).ForEach(func(k, v []byte) error {
 			var w Withdrawal
@@ -186,13 +256,53 @@ func (s *Store) Outflow(walletID, exclude string, since ...time.Time) ([]int64, 
 				(w.Status != WithdrawalAwaiting && w.Status != WithdrawalBound && w.Status != WithdrawalSigning && w.Status != WithdrawalSigned) {
 				return nil
 			}
+			out := w.OutflowOf()
 			for i, t := range since {
 				if !w.CreatedAt.Before(t) {
-					sums[i] += w.OutflowSat
+					sum, ok := sums[i].Plus(out)
+					if !ok {
+						return fmt.Errorf("store: outflow of wallet %s overflows", walletID)
+					}
+					sums[i] = sum
 				}
 			}
 			return nil
 		})
 	})
 	return sums, err
+}
+
+// NonceState is what this node knows of one account's nonces: the next
+// unsigned one (one above the highest held), and who holds nonce.
+type NonceState struct {
+	Known  bool
+	Next   uint64
+	Holder *Withdrawal // nil if no withdrawal holds nonce
+}
+
+// Nonce reads an account's nonces from the withdrawals that hold them,
+// except the withdrawal exclude (the one being decided, which may hold its
+// nonce already). When a replacement holds a nonce beside the withdrawal
+// it replaced, the newer one is the holder.
+func (s *Store) Nonce(account string, nonce uint64, exclude string) (NonceState, error) {
+	var st NonceState
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketWithdraw).ForEach(func(_, v []byte) error {
+			var w Withdrawal
+			if err := json.Unmarshal(v, &w); err != nil {
+				return err
+			}
+			if !w.holdsNonce() || w.Nonce.Account != account || w.ID == exclude {
+				return nil
+			}
+			if !st.Known || w.Nonce.Nonce+1 > st.Next {
+				st.Known, st.Next = true, w.Nonce.Nonce+1
+			}
+			if w.Nonce.Nonce == nonce && (st.Holder == nil || w.CreatedAt.After(st.Holder.CreatedAt)) {
+				st.Holder = &w
+			}
+			return nil
+		})
+	})
+	return st, err
 }

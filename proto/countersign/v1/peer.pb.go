@@ -77,9 +77,11 @@ func (WalletState) EnumDescriptor() ([]byte, []int) {
 }
 
 type BindRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Intent *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
-	Psbt   []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The intent's canonical bytes, as SubmitWithdrawalRequest.intent.
+	Intent []byte `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	// The unsigned transaction, as SubmitWithdrawalRequest.unsigned_tx.
+	UnsignedTx []byte `protobuf:"bytes,2,opt,name=unsigned_tx,json=unsignedTx,proto3" json:"unsigned_tx,omitempty"`
 	// The originating system's signature over the intent.
 	IntentSignature []byte `protobuf:"bytes,3,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
 	unknownFields   protoimpl.UnknownFields
@@ -116,16 +118,16 @@ func (*BindRequest) Descriptor() ([]byte, []int) {
 	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *BindRequest) GetIntent() *WithdrawalIntent {
+func (x *BindRequest) GetIntent() []byte {
 	if x != nil {
 		return x.Intent
 	}
 	return nil
 }
 
-func (x *BindRequest) GetPsbt() []byte {
+func (x *BindRequest) GetUnsignedTx() []byte {
 	if x != nil {
-		return x.Psbt
+		return x.UnsignedTx
 	}
 	return nil
 }
@@ -141,7 +143,7 @@ type BindResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	RequestHash []byte                 `protobuf:"bytes,1,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
 	// If this node already took part in signing the withdrawal: the
-	// signatures it recorded (r||s, one per input), so a coordinator that
+	// signatures it recorded (r||s, one per signed message), so a coordinator that
 	// restarted can finish without anything being signed twice.
 	Signatures    [][]byte `protobuf:"bytes,2,rep,name=signatures,proto3" json:"signatures,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -503,9 +505,11 @@ func (*SigningRequest_Withdrawal) isSigningRequest_Kind() {}
 // digests from the intent and transaction and checks them against its own
 // policy and its own binding of the withdrawal id.
 type WithdrawalRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Intent *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
-	Psbt   []byte                 `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The intent's canonical bytes and the unsigned transaction, as
+	// SubmitWithdrawalRequest has them.
+	Intent     []byte `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	UnsignedTx []byte `protobuf:"bytes,2,opt,name=unsigned_tx,json=unsignedTx,proto3" json:"unsigned_tx,omitempty"`
 	// The originating system's signature over the intent.
 	IntentSignature []byte `protobuf:"bytes,3,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
 	// The officers' approvals the coordinator holds. Each member verifies
@@ -546,16 +550,16 @@ func (*WithdrawalRequest) Descriptor() ([]byte, []int) {
 	return file_countersign_v1_peer_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *WithdrawalRequest) GetIntent() *WithdrawalIntent {
+func (x *WithdrawalRequest) GetIntent() []byte {
 	if x != nil {
 		return x.Intent
 	}
 	return nil
 }
 
-func (x *WithdrawalRequest) GetPsbt() []byte {
+func (x *WithdrawalRequest) GetUnsignedTx() []byte {
 	if x != nil {
-		return x.Psbt
+		return x.UnsignedTx
 	}
 	return nil
 }
@@ -1484,10 +1488,11 @@ var File_countersign_v1_peer_proto protoreflect.FileDescriptor
 
 const file_countersign_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x19countersign/v1/peer.proto\x12\x0ecountersign.v1\x1a\x1fcountersign/v1/withdrawal.proto\"\x86\x01\n" +
-	"\vBindRequest\x128\n" +
-	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
-	"\x04psbt\x18\x02 \x01(\fR\x04psbt\x12)\n" +
+	"\x19countersign/v1/peer.proto\x12\x0ecountersign.v1\x1a\x1fcountersign/v1/withdrawal.proto\"q\n" +
+	"\vBindRequest\x12\x16\n" +
+	"\x06intent\x18\x01 \x01(\fR\x06intent\x12\x1f\n" +
+	"\vunsigned_tx\x18\x02 \x01(\fR\n" +
+	"unsignedTx\x12)\n" +
 	"\x10intent_signature\x18\x03 \x01(\fR\x0fintentSignature\"Q\n" +
 	"\fBindResponse\x12!\n" +
 	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x12\x1e\n" +
@@ -1515,10 +1520,11 @@ const file_countersign_v1_peer_proto_rawDesc = "" +
 	"\n" +
 	"withdrawal\x18\x02 \x01(\v2!.countersign.v1.WithdrawalRequestH\x00R\n" +
 	"withdrawalB\x06\n" +
-	"\x04kind\"\xc4\x01\n" +
-	"\x11WithdrawalRequest\x128\n" +
-	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
-	"\x04psbt\x18\x02 \x01(\fR\x04psbt\x12)\n" +
+	"\x04kind\"\xaf\x01\n" +
+	"\x11WithdrawalRequest\x12\x16\n" +
+	"\x06intent\x18\x01 \x01(\fR\x06intent\x12\x1f\n" +
+	"\vunsigned_tx\x18\x02 \x01(\fR\n" +
+	"unsignedTx\x12)\n" +
 	"\x10intent_signature\x18\x03 \x01(\fR\x0fintentSignature\x126\n" +
 	"\tapprovals\x18\x04 \x03(\v2\x18.countersign.v1.ApprovalR\tapprovals\"<\n" +
 	"\bSelfTest\x12\x1c\n" +
@@ -1627,43 +1633,40 @@ var file_countersign_v1_peer_proto_goTypes = []any{
 	(*CommitResponse)(nil),         // 21: countersign.v1.CommitResponse
 	(*GetWalletStateRequest)(nil),  // 22: countersign.v1.GetWalletStateRequest
 	(*GetWalletStateResponse)(nil), // 23: countersign.v1.GetWalletStateResponse
-	(*WithdrawalIntent)(nil),       // 24: countersign.v1.WithdrawalIntent
-	(*Approval)(nil),               // 25: countersign.v1.Approval
+	(*Approval)(nil),               // 24: countersign.v1.Approval
 }
 var file_countersign_v1_peer_proto_depIdxs = []int32{
-	24, // 0: countersign.v1.BindRequest.intent:type_name -> countersign.v1.WithdrawalIntent
-	4,  // 1: countersign.v1.PrepareRequest.keygen:type_name -> countersign.v1.KeygenParams
-	5,  // 2: countersign.v1.PrepareRequest.signing:type_name -> countersign.v1.SigningParams
-	6,  // 3: countersign.v1.SigningParams.request:type_name -> countersign.v1.SigningRequest
-	8,  // 4: countersign.v1.SigningRequest.self_test:type_name -> countersign.v1.SelfTest
-	7,  // 5: countersign.v1.SigningRequest.withdrawal:type_name -> countersign.v1.WithdrawalRequest
-	24, // 6: countersign.v1.WithdrawalRequest.intent:type_name -> countersign.v1.WithdrawalIntent
-	25, // 7: countersign.v1.WithdrawalRequest.approvals:type_name -> countersign.v1.Approval
-	12, // 8: countersign.v1.RunResponse.keygen:type_name -> countersign.v1.KeygenOutcome
-	13, // 9: countersign.v1.RunResponse.signing:type_name -> countersign.v1.SigningOutcome
-	14, // 10: countersign.v1.RunResponse.aborted:type_name -> countersign.v1.Aborted
-	17, // 11: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
-	18, // 12: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
-	14, // 13: countersign.v1.DeliverRequest.abort:type_name -> countersign.v1.Aborted
-	16, // 14: countersign.v1.DeliverRequest.head:type_name -> countersign.v1.LogHead
-	0,  // 15: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
-	3,  // 16: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
-	10, // 17: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
-	15, // 18: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
-	20, // 19: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
-	22, // 20: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
-	1,  // 21: countersign.v1.PeerService.Bind:input_type -> countersign.v1.BindRequest
-	9,  // 22: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
-	11, // 23: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
-	19, // 24: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
-	21, // 25: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
-	23, // 26: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
-	2,  // 27: countersign.v1.PeerService.Bind:output_type -> countersign.v1.BindResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 0: countersign.v1.PrepareRequest.keygen:type_name -> countersign.v1.KeygenParams
+	5,  // 1: countersign.v1.PrepareRequest.signing:type_name -> countersign.v1.SigningParams
+	6,  // 2: countersign.v1.SigningParams.request:type_name -> countersign.v1.SigningRequest
+	8,  // 3: countersign.v1.SigningRequest.self_test:type_name -> countersign.v1.SelfTest
+	7,  // 4: countersign.v1.SigningRequest.withdrawal:type_name -> countersign.v1.WithdrawalRequest
+	24, // 5: countersign.v1.WithdrawalRequest.approvals:type_name -> countersign.v1.Approval
+	12, // 6: countersign.v1.RunResponse.keygen:type_name -> countersign.v1.KeygenOutcome
+	13, // 7: countersign.v1.RunResponse.signing:type_name -> countersign.v1.SigningOutcome
+	14, // 8: countersign.v1.RunResponse.aborted:type_name -> countersign.v1.Aborted
+	17, // 9: countersign.v1.DeliverRequest.message:type_name -> countersign.v1.ProtocolMessage
+	18, // 10: countersign.v1.DeliverRequest.echo:type_name -> countersign.v1.Echo
+	14, // 11: countersign.v1.DeliverRequest.abort:type_name -> countersign.v1.Aborted
+	16, // 12: countersign.v1.DeliverRequest.head:type_name -> countersign.v1.LogHead
+	0,  // 13: countersign.v1.GetWalletStateResponse.state:type_name -> countersign.v1.WalletState
+	3,  // 14: countersign.v1.PeerService.Prepare:input_type -> countersign.v1.PrepareRequest
+	10, // 15: countersign.v1.PeerService.Run:input_type -> countersign.v1.RunRequest
+	15, // 16: countersign.v1.PeerService.Deliver:input_type -> countersign.v1.DeliverRequest
+	20, // 17: countersign.v1.PeerService.Commit:input_type -> countersign.v1.CommitRequest
+	22, // 18: countersign.v1.PeerService.GetWalletState:input_type -> countersign.v1.GetWalletStateRequest
+	1,  // 19: countersign.v1.PeerService.Bind:input_type -> countersign.v1.BindRequest
+	9,  // 20: countersign.v1.PeerService.Prepare:output_type -> countersign.v1.PrepareResponse
+	11, // 21: countersign.v1.PeerService.Run:output_type -> countersign.v1.RunResponse
+	19, // 22: countersign.v1.PeerService.Deliver:output_type -> countersign.v1.DeliverResponse
+	21, // 23: countersign.v1.PeerService.Commit:output_type -> countersign.v1.CommitResponse
+	23, // 24: countersign.v1.PeerService.GetWalletState:output_type -> countersign.v1.GetWalletStateResponse
+	2,  // 25: countersign.v1.PeerService.Bind:output_type -> countersign.v1.BindResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_countersign_v1_peer_proto_init() }

@@ -22,6 +22,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Scheme is a wallet's signature scheme.
+type Scheme int32
+
+const (
+	Scheme_SCHEME_UNSPECIFIED Scheme = 0
+	// tss-lib ECDSA over secp256k1: Bitcoin, Ethereum.
+	Scheme_SCHEME_ECDSA_SECP256K1 Scheme = 1
+	// tss-lib EdDSA over ed25519: Solana (not built yet).
+	Scheme_SCHEME_EDDSA_ED25519 Scheme = 2
+)
+
+// Enum value maps for Scheme.
+var (
+	Scheme_name = map[int32]string{
+		0: "SCHEME_UNSPECIFIED",
+		1: "SCHEME_ECDSA_SECP256K1",
+		2: "SCHEME_EDDSA_ED25519",
+	}
+	Scheme_value = map[string]int32{
+		"SCHEME_UNSPECIFIED":     0,
+		"SCHEME_ECDSA_SECP256K1": 1,
+		"SCHEME_EDDSA_ED25519":   2,
+	}
+)
+
+func (x Scheme) Enum() *Scheme {
+	p := new(Scheme)
+	*p = x
+	return p
+}
+
+func (x Scheme) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Scheme) Descriptor() protoreflect.EnumDescriptor {
+	return file_countersign_v1_wallet_proto_enumTypes[0].Descriptor()
+}
+
+func (Scheme) Type() protoreflect.EnumType {
+	return &file_countersign_v1_wallet_proto_enumTypes[0]
+}
+
+func (x Scheme) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Scheme.Descriptor instead.
+func (Scheme) EnumDescriptor() ([]byte, []int) {
+	return file_countersign_v1_wallet_proto_rawDescGZIP(), []int{0}
+}
+
 type Stage int32
 
 const (
@@ -61,11 +113,11 @@ func (x Stage) String() string {
 }
 
 func (Stage) Descriptor() protoreflect.EnumDescriptor {
-	return file_countersign_v1_wallet_proto_enumTypes[0].Descriptor()
+	return file_countersign_v1_wallet_proto_enumTypes[1].Descriptor()
 }
 
 func (Stage) Type() protoreflect.EnumType {
-	return &file_countersign_v1_wallet_proto_enumTypes[0]
+	return &file_countersign_v1_wallet_proto_enumTypes[1]
 }
 
 func (x Stage) Number() protoreflect.EnumNumber {
@@ -74,68 +126,15 @@ func (x Stage) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Stage.Descriptor instead.
 func (Stage) EnumDescriptor() ([]byte, []int) {
-	return file_countersign_v1_wallet_proto_rawDescGZIP(), []int{0}
-}
-
-type Network int32
-
-const (
-	Network_NETWORK_UNSPECIFIED     Network = 0
-	Network_NETWORK_BITCOIN_MAINNET Network = 1
-	Network_NETWORK_BITCOIN_TESTNET Network = 2
-	Network_NETWORK_BITCOIN_SIGNET  Network = 3
-	Network_NETWORK_BITCOIN_REGTEST Network = 4
-)
-
-// Enum value maps for Network.
-var (
-	Network_name = map[int32]string{
-		0: "NETWORK_UNSPECIFIED",
-		1: "NETWORK_BITCOIN_MAINNET",
-		2: "NETWORK_BITCOIN_TESTNET",
-		3: "NETWORK_BITCOIN_SIGNET",
-		4: "NETWORK_BITCOIN_REGTEST",
-	}
-	Network_value = map[string]int32{
-		"NETWORK_UNSPECIFIED":     0,
-		"NETWORK_BITCOIN_MAINNET": 1,
-		"NETWORK_BITCOIN_TESTNET": 2,
-		"NETWORK_BITCOIN_SIGNET":  3,
-		"NETWORK_BITCOIN_REGTEST": 4,
-	}
-)
-
-func (x Network) Enum() *Network {
-	p := new(Network)
-	*p = x
-	return p
-}
-
-func (x Network) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (Network) Descriptor() protoreflect.EnumDescriptor {
-	return file_countersign_v1_wallet_proto_enumTypes[1].Descriptor()
-}
-
-func (Network) Type() protoreflect.EnumType {
-	return &file_countersign_v1_wallet_proto_enumTypes[1]
-}
-
-func (x Network) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use Network.Descriptor instead.
-func (Network) EnumDescriptor() ([]byte, []int) {
 	return file_countersign_v1_wallet_proto_rawDescGZIP(), []int{1}
 }
 
 type CreateWalletRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A human label, at most 64 printable characters.
-	Label         string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	Label string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	// The signature scheme; unspecified is ECDSA secp256k1.
+	Scheme        Scheme `protobuf:"varint,2,opt,name=scheme,proto3,enum=countersign.v1.Scheme" json:"scheme,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -175,6 +174,13 @@ func (x *CreateWalletRequest) GetLabel() string {
 		return x.Label
 	}
 	return ""
+}
+
+func (x *CreateWalletRequest) GetScheme() Scheme {
+	if x != nil {
+		return x.Scheme
+	}
+	return Scheme_SCHEME_UNSPECIFIED
 }
 
 type CreateWalletResponse struct {
@@ -338,6 +344,7 @@ type Wallet struct {
 	// is the wallet's extended public key: public, but it links every
 	// address of the wallet, so share it as carefully as an xpub.
 	ChainCode     []byte `protobuf:"bytes,8,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
+	Scheme        Scheme `protobuf:"varint,9,opt,name=scheme,proto3,enum=countersign.v1.Scheme" json:"scheme,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +433,13 @@ func (x *Wallet) GetChainCode() []byte {
 		return x.ChainCode
 	}
 	return nil
+}
+
+func (x *Wallet) GetScheme() Scheme {
+	if x != nil {
+		return x.Scheme
+	}
+	return Scheme_SCHEME_UNSPECIFIED
 }
 
 type GetWalletRequest struct {
@@ -599,11 +613,15 @@ func (x *ListWalletsResponse) GetWallets() []*Wallet {
 type DeriveAddressRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	WalletId string                 `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
-	Network  Network                `protobuf:"varint,2,opt,name=network,proto3,enum=countersign.v1.Network" json:"network,omitempty"`
+	// "bitcoin" or "ethereum".
+	Chain string `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
+	// The chain's network: "mainnet", "testnet", "signet", "regtest" for
+	// Bitcoin; "mainnet", "sepolia", "holesky", "dev" for Ethereum.
+	Network string `protobuf:"bytes,3,opt,name=network,proto3" json:"network,omitempty"`
 	// false: the receive branch (m/0/index); true: the change branch (m/1/index).
-	Change bool `protobuf:"varint,3,opt,name=change,proto3" json:"change,omitempty"`
+	Change bool `protobuf:"varint,4,opt,name=change,proto3" json:"change,omitempty"`
 	// Non-hardened: below 2^31.
-	Index         uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	Index         uint32 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,11 +663,18 @@ func (x *DeriveAddressRequest) GetWalletId() string {
 	return ""
 }
 
-func (x *DeriveAddressRequest) GetNetwork() Network {
+func (x *DeriveAddressRequest) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+func (x *DeriveAddressRequest) GetNetwork() string {
 	if x != nil {
 		return x.Network
 	}
-	return Network_NETWORK_UNSPECIFIED
+	return ""
 }
 
 func (x *DeriveAddressRequest) GetChange() bool {
@@ -668,7 +693,7 @@ func (x *DeriveAddressRequest) GetIndex() uint32 {
 
 type DeriveAddressResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// P2WPKH (bech32) address.
+	// The chain's address: P2WPKH (bech32) for Bitcoin, EIP-55 for Ethereum.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
 	// The derived child public key, 33-byte compressed.
 	PublicKey []byte `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
@@ -1010,9 +1035,10 @@ var File_countersign_v1_wallet_proto protoreflect.FileDescriptor
 
 const file_countersign_v1_wallet_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcountersign/v1/wallet.proto\x12\x0ecountersign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"+\n" +
+	"\x1bcountersign/v1/wallet.proto\x12\x0ecountersign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"[\n" +
 	"\x13CreateWalletRequest\x12\x14\n" +
-	"\x05label\x18\x01 \x01(\tR\x05label\"\x89\x01\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12.\n" +
+	"\x06scheme\x18\x02 \x01(\x0e2\x16.countersign.v1.SchemeR\x06scheme\"\x89\x01\n" +
 	"\x14CreateWalletResponse\x126\n" +
 	"\bprogress\x18\x01 \x01(\v2\x18.countersign.v1.ProgressH\x00R\bprogress\x120\n" +
 	"\x06wallet\x18\x02 \x01(\v2\x16.countersign.v1.WalletH\x00R\x06walletB\a\n" +
@@ -1020,7 +1046,7 @@ const file_countersign_v1_wallet_proto_rawDesc = "" +
 	"\bProgress\x12+\n" +
 	"\x05stage\x18\x01 \x01(\x0e2\x15.countersign.v1.StageR\x05stage\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x120\n" +
-	"\x05pools\x18\x03 \x03(\v2\x1a.countersign.v1.PoolStatusR\x05pools\"\x8a\x02\n" +
+	"\x05pools\x18\x03 \x03(\v2\x1a.countersign.v1.PoolStatusR\x05pools\"\xba\x02\n" +
 	"\x06Wallet\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x1d\n" +
@@ -1032,19 +1058,21 @@ const file_countersign_v1_wallet_proto_rawDesc = "" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12 \n" +
 	"\vfingerprint\x18\a \x01(\tR\vfingerprint\x12\x1d\n" +
 	"\n" +
-	"chain_code\x18\b \x01(\fR\tchainCode\"/\n" +
+	"chain_code\x18\b \x01(\fR\tchainCode\x12.\n" +
+	"\x06scheme\x18\t \x01(\x0e2\x16.countersign.v1.SchemeR\x06scheme\"/\n" +
 	"\x10GetWalletRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"C\n" +
 	"\x11GetWalletResponse\x12.\n" +
 	"\x06wallet\x18\x01 \x01(\v2\x16.countersign.v1.WalletR\x06wallet\"\x14\n" +
 	"\x12ListWalletsRequest\"G\n" +
 	"\x13ListWalletsResponse\x120\n" +
-	"\awallets\x18\x01 \x03(\v2\x16.countersign.v1.WalletR\awallets\"\x94\x01\n" +
+	"\awallets\x18\x01 \x03(\v2\x16.countersign.v1.WalletR\awallets\"\x91\x01\n" +
 	"\x14DeriveAddressRequest\x12\x1b\n" +
-	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x121\n" +
-	"\anetwork\x18\x02 \x01(\x0e2\x17.countersign.v1.NetworkR\anetwork\x12\x16\n" +
-	"\x06change\x18\x03 \x01(\bR\x06change\x12\x14\n" +
-	"\x05index\x18\x04 \x01(\rR\x05index\"d\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x14\n" +
+	"\x05chain\x18\x02 \x01(\tR\x05chain\x12\x18\n" +
+	"\anetwork\x18\x03 \x01(\tR\anetwork\x12\x16\n" +
+	"\x06change\x18\x04 \x01(\bR\x06change\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\rR\x05index\"d\n" +
 	"\x15DeriveAddressResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1d\n" +
 	"\n" +
@@ -1073,19 +1101,17 @@ const file_countersign_v1_wallet_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
 	"\treachable\x18\x03 \x01(\bR\treachable\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error*}\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error*V\n" +
+	"\x06Scheme\x12\x16\n" +
+	"\x12SCHEME_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16SCHEME_ECDSA_SECP256K1\x10\x01\x12\x18\n" +
+	"\x14SCHEME_EDDSA_ED25519\x10\x02*}\n" +
 	"\x05Stage\x12\x15\n" +
 	"\x11STAGE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSTAGE_WAITING_FOR_PREPARAMS\x10\x01\x12\x13\n" +
 	"\x0fSTAGE_PREPARING\x10\x02\x12\x11\n" +
 	"\rSTAGE_RUNNING\x10\x03\x12\x14\n" +
-	"\x10STAGE_COMMITTING\x10\x04*\x95\x01\n" +
-	"\aNetwork\x12\x17\n" +
-	"\x13NETWORK_UNSPECIFIED\x10\x00\x12\x1b\n" +
-	"\x17NETWORK_BITCOIN_MAINNET\x10\x01\x12\x1b\n" +
-	"\x17NETWORK_BITCOIN_TESTNET\x10\x02\x12\x1a\n" +
-	"\x16NETWORK_BITCOIN_SIGNET\x10\x03\x12\x1b\n" +
-	"\x17NETWORK_BITCOIN_REGTEST\x10\x042\xf4\x02\n" +
+	"\x10STAGE_COMMITTING\x10\x042\xf4\x02\n" +
 	"\rWalletService\x12[\n" +
 	"\fCreateWallet\x12#.countersign.v1.CreateWalletRequest\x1a$.countersign.v1.CreateWalletResponse0\x01\x12P\n" +
 	"\tGetWallet\x12 .countersign.v1.GetWalletRequest\x1a!.countersign.v1.GetWalletResponse\x12V\n" +
@@ -1109,8 +1135,8 @@ func file_countersign_v1_wallet_proto_rawDescGZIP() []byte {
 var file_countersign_v1_wallet_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_countersign_v1_wallet_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_countersign_v1_wallet_proto_goTypes = []any{
-	(Stage)(0),                    // 0: countersign.v1.Stage
-	(Network)(0),                  // 1: countersign.v1.Network
+	(Scheme)(0),                   // 0: countersign.v1.Scheme
+	(Stage)(0),                    // 1: countersign.v1.Stage
 	(*CreateWalletRequest)(nil),   // 2: countersign.v1.CreateWalletRequest
 	(*CreateWalletResponse)(nil),  // 3: countersign.v1.CreateWalletResponse
 	(*Progress)(nil),              // 4: countersign.v1.Progress
@@ -1128,31 +1154,32 @@ var file_countersign_v1_wallet_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_countersign_v1_wallet_proto_depIdxs = []int32{
-	4,  // 0: countersign.v1.CreateWalletResponse.progress:type_name -> countersign.v1.Progress
-	5,  // 1: countersign.v1.CreateWalletResponse.wallet:type_name -> countersign.v1.Wallet
-	0,  // 2: countersign.v1.Progress.stage:type_name -> countersign.v1.Stage
-	14, // 3: countersign.v1.Progress.pools:type_name -> countersign.v1.PoolStatus
-	16, // 4: countersign.v1.Wallet.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 5: countersign.v1.GetWalletResponse.wallet:type_name -> countersign.v1.Wallet
-	5,  // 6: countersign.v1.ListWalletsResponse.wallets:type_name -> countersign.v1.Wallet
-	1,  // 7: countersign.v1.DeriveAddressRequest.network:type_name -> countersign.v1.Network
-	14, // 8: countersign.v1.GetStatusResponse.pool:type_name -> countersign.v1.PoolStatus
-	15, // 9: countersign.v1.GetStatusResponse.peers:type_name -> countersign.v1.PeerStatus
-	2,  // 10: countersign.v1.WalletService.CreateWallet:input_type -> countersign.v1.CreateWalletRequest
-	6,  // 11: countersign.v1.WalletService.GetWallet:input_type -> countersign.v1.GetWalletRequest
-	8,  // 12: countersign.v1.WalletService.ListWallets:input_type -> countersign.v1.ListWalletsRequest
-	10, // 13: countersign.v1.WalletService.DeriveAddress:input_type -> countersign.v1.DeriveAddressRequest
-	12, // 14: countersign.v1.NodeService.GetStatus:input_type -> countersign.v1.GetStatusRequest
-	3,  // 15: countersign.v1.WalletService.CreateWallet:output_type -> countersign.v1.CreateWalletResponse
-	7,  // 16: countersign.v1.WalletService.GetWallet:output_type -> countersign.v1.GetWalletResponse
-	9,  // 17: countersign.v1.WalletService.ListWallets:output_type -> countersign.v1.ListWalletsResponse
-	11, // 18: countersign.v1.WalletService.DeriveAddress:output_type -> countersign.v1.DeriveAddressResponse
-	13, // 19: countersign.v1.NodeService.GetStatus:output_type -> countersign.v1.GetStatusResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: countersign.v1.CreateWalletRequest.scheme:type_name -> countersign.v1.Scheme
+	4,  // 1: countersign.v1.CreateWalletResponse.progress:type_name -> countersign.v1.Progress
+	5,  // 2: countersign.v1.CreateWalletResponse.wallet:type_name -> countersign.v1.Wallet
+	1,  // 3: countersign.v1.Progress.stage:type_name -> countersign.v1.Stage
+	14, // 4: countersign.v1.Progress.pools:type_name -> countersign.v1.PoolStatus
+	16, // 5: countersign.v1.Wallet.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: countersign.v1.Wallet.scheme:type_name -> countersign.v1.Scheme
+	5,  // 7: countersign.v1.GetWalletResponse.wallet:type_name -> countersign.v1.Wallet
+	5,  // 8: countersign.v1.ListWalletsResponse.wallets:type_name -> countersign.v1.Wallet
+	14, // 9: countersign.v1.GetStatusResponse.pool:type_name -> countersign.v1.PoolStatus
+	15, // 10: countersign.v1.GetStatusResponse.peers:type_name -> countersign.v1.PeerStatus
+	2,  // 11: countersign.v1.WalletService.CreateWallet:input_type -> countersign.v1.CreateWalletRequest
+	6,  // 12: countersign.v1.WalletService.GetWallet:input_type -> countersign.v1.GetWalletRequest
+	8,  // 13: countersign.v1.WalletService.ListWallets:input_type -> countersign.v1.ListWalletsRequest
+	10, // 14: countersign.v1.WalletService.DeriveAddress:input_type -> countersign.v1.DeriveAddressRequest
+	12, // 15: countersign.v1.NodeService.GetStatus:input_type -> countersign.v1.GetStatusRequest
+	3,  // 16: countersign.v1.WalletService.CreateWallet:output_type -> countersign.v1.CreateWalletResponse
+	7,  // 17: countersign.v1.WalletService.GetWallet:output_type -> countersign.v1.GetWalletResponse
+	9,  // 18: countersign.v1.WalletService.ListWallets:output_type -> countersign.v1.ListWalletsResponse
+	11, // 19: countersign.v1.WalletService.DeriveAddress:output_type -> countersign.v1.DeriveAddressResponse
+	13, // 20: countersign.v1.NodeService.GetStatus:output_type -> countersign.v1.GetStatusResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_countersign_v1_wallet_proto_init() }

@@ -83,117 +83,27 @@ func (WithdrawalStatus) EnumDescriptor() ([]byte, []int) {
 	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{0}
 }
 
-// WithdrawalIntent is what the exchange asks for.
-type WithdrawalIntent struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The backend's idempotency key: 1-64 of A-Z a-z 0-9 . _ : -
-	WithdrawalId string  `protobuf:"bytes,1,opt,name=withdrawal_id,json=withdrawalId,proto3" json:"withdrawal_id,omitempty"`
-	WalletId     string  `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
-	Network      Network `protobuf:"varint,3,opt,name=network,proto3,enum=countersign.v1.Network" json:"network,omitempty"`
-	// "BTC".
-	Asset       string `protobuf:"bytes,4,opt,name=asset,proto3" json:"asset,omitempty"`
-	Destination string `protobuf:"bytes,5,opt,name=destination,proto3" json:"destination,omitempty"`
-	AmountSat   uint64 `protobuf:"varint,6,opt,name=amount_sat,json=amountSat,proto3" json:"amount_sat,omitempty"`
-	FeeCapSat   uint64 `protobuf:"varint,7,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
-	// The officer who asked for the withdrawal, if any; they may not
-	// approve it.
-	RequestedBy   string `protobuf:"bytes,8,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *WithdrawalIntent) Reset() {
-	*x = WithdrawalIntent{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *WithdrawalIntent) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*WithdrawalIntent) ProtoMessage() {}
-
-func (x *WithdrawalIntent) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use WithdrawalIntent.ProtoReflect.Descriptor instead.
-func (*WithdrawalIntent) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *WithdrawalIntent) GetWithdrawalId() string {
-	if x != nil {
-		return x.WithdrawalId
-	}
-	return ""
-}
-
-func (x *WithdrawalIntent) GetWalletId() string {
-	if x != nil {
-		return x.WalletId
-	}
-	return ""
-}
-
-func (x *WithdrawalIntent) GetNetwork() Network {
-	if x != nil {
-		return x.Network
-	}
-	return Network_NETWORK_UNSPECIFIED
-}
-
-func (x *WithdrawalIntent) GetAsset() string {
-	if x != nil {
-		return x.Asset
-	}
-	return ""
-}
-
-func (x *WithdrawalIntent) GetDestination() string {
-	if x != nil {
-		return x.Destination
-	}
-	return ""
-}
-
-func (x *WithdrawalIntent) GetAmountSat() uint64 {
-	if x != nil {
-		return x.AmountSat
-	}
-	return 0
-}
-
-func (x *WithdrawalIntent) GetFeeCapSat() uint64 {
-	if x != nil {
-		return x.FeeCapSat
-	}
-	return 0
-}
-
-func (x *WithdrawalIntent) GetRequestedBy() string {
-	if x != nil {
-		return x.RequestedBy
-	}
-	return ""
-}
-
 type SubmitWithdrawalRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Intent *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
-	// The unsigned transaction as a PSBT (BIP 174), with the full previous
-	// transaction of every input and the BIP32 path of every wallet key.
-	Psbt []byte `protobuf:"bytes,2,opt,name=psbt,proto3" json:"psbt,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The intent's canonical bytes: compact JSON with the fields in this
+	// order, amounts as decimal strings of base units, optional fields
+	// omitted when empty, e.g.
+	//
+	//	{"v":2,"withdrawal_id":"wd-1","wallet_id":"w-0123456789abcdef",
+	//	 "chain":"ethereum","network":"sepolia","asset":"USDC",
+	//	 "destination":"0x…","amount":"2500000","fee_cap":"2100000000000000"}
+	//
+	// (optional "requested_by", then "replaces"). Only this spelling is
+	// accepted: nodes refuse bytes that do not re-encode identically. At
+	// most 4096 bytes.
+	Intent []byte `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	// The unsigned transaction, at most 1 MiB. Bitcoin: a PSBT (BIP 174)
+	// with the full previous transaction of every input and the BIP32 path
+	// of every wallet key. Ethereum: the unsigned EIP-1559 transaction
+	// (0x02 || rlp([chain_id, nonce, max_priority_fee_per_gas,
+	// max_fee_per_gas, gas_limit, to, value, data, access_list])). A Safe
+	// owner wallet: the SafeTx (see package policy/ethereum).
+	UnsignedTx []byte `protobuf:"bytes,2,opt,name=unsigned_tx,json=unsignedTx,proto3" json:"unsigned_tx,omitempty"`
 	// The originating system's SSH signature (armored, namespace
 	// "countersign-intent") over the intent's canonical bytes. The policy
 	// names, per wallet, whose signatures are accepted.
@@ -204,7 +114,7 @@ type SubmitWithdrawalRequest struct {
 
 func (x *SubmitWithdrawalRequest) Reset() {
 	*x = SubmitWithdrawalRequest{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[1]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +126,7 @@ func (x *SubmitWithdrawalRequest) String() string {
 func (*SubmitWithdrawalRequest) ProtoMessage() {}
 
 func (x *SubmitWithdrawalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[1]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,19 +139,19 @@ func (x *SubmitWithdrawalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitWithdrawalRequest.ProtoReflect.Descriptor instead.
 func (*SubmitWithdrawalRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{1}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *SubmitWithdrawalRequest) GetIntent() *WithdrawalIntent {
+func (x *SubmitWithdrawalRequest) GetIntent() []byte {
 	if x != nil {
 		return x.Intent
 	}
 	return nil
 }
 
-func (x *SubmitWithdrawalRequest) GetPsbt() []byte {
+func (x *SubmitWithdrawalRequest) GetUnsignedTx() []byte {
 	if x != nil {
-		return x.Psbt
+		return x.UnsignedTx
 	}
 	return nil
 }
@@ -262,7 +172,7 @@ type SubmitWithdrawalResponse struct {
 
 func (x *SubmitWithdrawalResponse) Reset() {
 	*x = SubmitWithdrawalResponse{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[2]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +184,7 @@ func (x *SubmitWithdrawalResponse) String() string {
 func (*SubmitWithdrawalResponse) ProtoMessage() {}
 
 func (x *SubmitWithdrawalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[2]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +197,7 @@ func (x *SubmitWithdrawalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitWithdrawalResponse.ProtoReflect.Descriptor instead.
 func (*SubmitWithdrawalResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{2}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *SubmitWithdrawalResponse) GetWithdrawal() *Withdrawal {
@@ -298,41 +208,53 @@ func (x *SubmitWithdrawalResponse) GetWithdrawal() *Withdrawal {
 }
 
 type Withdrawal struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Intent *WithdrawalIntent      `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
-	Status WithdrawalStatus       `protobuf:"varint,2,opt,name=status,proto3,enum=countersign.v1.WithdrawalStatus" json:"status,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From the intent, for clients that do not parse it.
+	WithdrawalId string `protobuf:"bytes,1,opt,name=withdrawal_id,json=withdrawalId,proto3" json:"withdrawal_id,omitempty"`
+	WalletId     string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	Chain        string `protobuf:"bytes,3,opt,name=chain,proto3" json:"chain,omitempty"`
+	Network      string `protobuf:"bytes,4,opt,name=network,proto3" json:"network,omitempty"`
+	// The intent's canonical bytes, as submitted.
+	Intent          []byte           `protobuf:"bytes,5,opt,name=intent,proto3" json:"intent,omitempty"`
+	IntentSignature []byte           `protobuf:"bytes,6,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
+	UnsignedTx      []byte           `protobuf:"bytes,7,opt,name=unsigned_tx,json=unsignedTx,proto3" json:"unsigned_tx,omitempty"`
+	Status          WithdrawalStatus `protobuf:"varint,8,opt,name=status,proto3,enum=countersign.v1.WithdrawalStatus" json:"status,omitempty"`
 	// Why it was refused or failed, for people.
-	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The stable rule codes behind a refusal, e.g. "output.destination_missing".
-	Rules []string `protobuf:"bytes,4,rep,name=rules,proto3" json:"rules,omitempty"`
+	Rules []string `protobuf:"bytes,10,rep,name=rules,proto3" json:"rules,omitempty"`
 	// SHA-256 binding the withdrawal id to this intent and transaction.
-	RequestHash []byte `protobuf:"bytes,5,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
-	Psbt        []byte `protobuf:"bytes,6,opt,name=psbt,proto3" json:"psbt,omitempty"`
-	// Set once signed: the transaction id and the signed transaction.
-	Txid        string                 `protobuf:"bytes,7,opt,name=txid,proto3" json:"txid,omitempty"`
-	SignedTx    []byte                 `protobuf:"bytes,8,opt,name=signed_tx,json=signedTx,proto3" json:"signed_tx,omitempty"`
-	FeeSat      uint64                 `protobuf:"varint,9,opt,name=fee_sat,json=feeSat,proto3" json:"fee_sat,omitempty"`
-	Coordinator string                 `protobuf:"bytes,10,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
-	Committee   []string               `protobuf:"bytes,11,rep,name=committee,proto3" json:"committee,omitempty"`
-	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	RequestHash []byte `protobuf:"bytes,11,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
+	// What the transaction is and costs, as this node re-derived it.
+	Tx *TxRef `protobuf:"bytes,12,opt,name=tx,proto3" json:"tx,omitempty"`
+	// Set once signed: what the backend broadcasts or passes on (a signed
+	// Bitcoin transaction; a signed EIP-2718 transaction; a Safe owner
+	// signature, 65 bytes r||s||v, for execTransaction).
+	SignedTx    []byte                 `protobuf:"bytes,13,opt,name=signed_tx,json=signedTx,proto3" json:"signed_tx,omitempty"`
+	Coordinator string                 `protobuf:"bytes,14,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	Committee   []string               `protobuf:"bytes,15,rep,name=committee,proto3" json:"committee,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// The label of the destination in the policy's allowlist, if any.
-	DestinationLabel string `protobuf:"bytes,14,opt,name=destination_label,json=destinationLabel,proto3" json:"destination_label,omitempty"`
-	IntentSignature  []byte `protobuf:"bytes,15,opt,name=intent_signature,json=intentSignature,proto3" json:"intent_signature,omitempty"`
+	DestinationLabel string `protobuf:"bytes,18,opt,name=destination_label,json=destinationLabel,proto3" json:"destination_label,omitempty"`
 	// The policy bundle the withdrawal was decided under.
-	PolicyHash    []byte `protobuf:"bytes,16,opt,name=policy_hash,json=policyHash,proto3" json:"policy_hash,omitempty"`
-	PolicyVersion int64  `protobuf:"varint,17,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	PolicyHash    []byte `protobuf:"bytes,19,opt,name=policy_hash,json=policyHash,proto3" json:"policy_hash,omitempty"`
+	PolicyVersion int64  `protobuf:"varint,20,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
 	// What approval the withdrawal needs, and has; unset if it needs none.
-	Approval *ApprovalState `protobuf:"bytes,18,opt,name=approval,proto3" json:"approval,omitempty"`
+	Approval *ApprovalState `protobuf:"bytes,21,opt,name=approval,proto3" json:"approval,omitempty"`
 	// The originating system whose signature the intent carries.
-	Originator    string `protobuf:"bytes,19,opt,name=originator,proto3" json:"originator,omitempty"`
+	Originator string `protobuf:"bytes,22,opt,name=originator,proto3" json:"originator,omitempty"`
+	// The account nonce the withdrawal holds (account chains).
+	Nonce *AccountNonce `protobuf:"bytes,23,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	// The withdrawal whose nonce this one took over with a higher fee.
+	Replaces      string `protobuf:"bytes,24,opt,name=replaces,proto3" json:"replaces,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Withdrawal) Reset() {
 	*x = Withdrawal{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[3]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +266,7 @@ func (x *Withdrawal) String() string {
 func (*Withdrawal) ProtoMessage() {}
 
 func (x *Withdrawal) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[3]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,12 +279,54 @@ func (x *Withdrawal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Withdrawal.ProtoReflect.Descriptor instead.
 func (*Withdrawal) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{3}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *Withdrawal) GetIntent() *WithdrawalIntent {
+func (x *Withdrawal) GetWithdrawalId() string {
+	if x != nil {
+		return x.WithdrawalId
+	}
+	return ""
+}
+
+func (x *Withdrawal) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *Withdrawal) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+func (x *Withdrawal) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *Withdrawal) GetIntent() []byte {
 	if x != nil {
 		return x.Intent
+	}
+	return nil
+}
+
+func (x *Withdrawal) GetIntentSignature() []byte {
+	if x != nil {
+		return x.IntentSignature
+	}
+	return nil
+}
+
+func (x *Withdrawal) GetUnsignedTx() []byte {
+	if x != nil {
+		return x.UnsignedTx
 	}
 	return nil
 }
@@ -395,18 +359,11 @@ func (x *Withdrawal) GetRequestHash() []byte {
 	return nil
 }
 
-func (x *Withdrawal) GetPsbt() []byte {
+func (x *Withdrawal) GetTx() *TxRef {
 	if x != nil {
-		return x.Psbt
+		return x.Tx
 	}
 	return nil
-}
-
-func (x *Withdrawal) GetTxid() string {
-	if x != nil {
-		return x.Txid
-	}
-	return ""
 }
 
 func (x *Withdrawal) GetSignedTx() []byte {
@@ -414,13 +371,6 @@ func (x *Withdrawal) GetSignedTx() []byte {
 		return x.SignedTx
 	}
 	return nil
-}
-
-func (x *Withdrawal) GetFeeSat() uint64 {
-	if x != nil {
-		return x.FeeSat
-	}
-	return 0
 }
 
 func (x *Withdrawal) GetCoordinator() string {
@@ -458,13 +408,6 @@ func (x *Withdrawal) GetDestinationLabel() string {
 	return ""
 }
 
-func (x *Withdrawal) GetIntentSignature() []byte {
-	if x != nil {
-		return x.IntentSignature
-	}
-	return nil
-}
-
 func (x *Withdrawal) GetPolicyHash() []byte {
 	if x != nil {
 		return x.PolicyHash
@@ -493,6 +436,139 @@ func (x *Withdrawal) GetOriginator() string {
 	return ""
 }
 
+func (x *Withdrawal) GetNonce() *AccountNonce {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *Withdrawal) GetReplaces() string {
+	if x != nil {
+		return x.Replaces
+	}
+	return ""
+}
+
+// TxRef is a chain-neutral reference to a withdrawal's transaction.
+type TxRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 64 lower-case hex digits: what approvals name. Bitcoin: the txid.
+	// Ethereum: the signing hash before signing, the transaction hash once
+	// signed. Safe: the SafeTx hash.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The fee (Ethereum: its worst case, max_fee_per_gas × gas_limit) in
+	// base units of fee_asset, in decimal.
+	Fee           string `protobuf:"bytes,2,opt,name=fee,proto3" json:"fee,omitempty"`
+	FeeAsset      string `protobuf:"bytes,3,opt,name=fee_asset,json=feeAsset,proto3" json:"fee_asset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxRef) Reset() {
+	*x = TxRef{}
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxRef) ProtoMessage() {}
+
+func (x *TxRef) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxRef.ProtoReflect.Descriptor instead.
+func (*TxRef) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TxRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TxRef) GetFee() string {
+	if x != nil {
+		return x.Fee
+	}
+	return ""
+}
+
+func (x *TxRef) GetFeeAsset() string {
+	if x != nil {
+		return x.FeeAsset
+	}
+	return ""
+}
+
+type AccountNonce struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ethereum:<chain id>:<address>" or "safe:<chain id>:<safe address>".
+	Account       string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Nonce         uint64 `protobuf:"varint,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountNonce) Reset() {
+	*x = AccountNonce{}
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountNonce) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountNonce) ProtoMessage() {}
+
+func (x *AccountNonce) ProtoReflect() protoreflect.Message {
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountNonce.ProtoReflect.Descriptor instead.
+func (*AccountNonce) Descriptor() ([]byte, []int) {
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AccountNonce) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *AccountNonce) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
 // An officer's signed approval or rejection of one withdrawal.
 type Approval struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -509,7 +585,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +597,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[4]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +610,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{4}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Approval) GetOfficer() string {
@@ -561,22 +637,24 @@ func (x *Approval) GetSignature() []byte {
 type ApprovalState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The tier's requirement: approvals from this group.
-	Required         uint32 `protobuf:"varint,1,opt,name=required,proto3" json:"required,omitempty"`
-	Group            string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
-	TierMinAmountSat uint64 `protobuf:"varint,3,opt,name=tier_min_amount_sat,json=tierMinAmountSat,proto3" json:"tier_min_amount_sat,omitempty"`
+	Required uint32 `protobuf:"varint,1,opt,name=required,proto3" json:"required,omitempty"`
+	Group    string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// The tier applies from this amount (base units, decimal) of its asset.
+	TierAsset     string `protobuf:"bytes,3,opt,name=tier_asset,json=tierAsset,proto3" json:"tier_asset,omitempty"`
+	TierMinAmount string `protobuf:"bytes,4,opt,name=tier_min_amount,json=tierMinAmount,proto3" json:"tier_min_amount,omitempty"`
 	// Every approval or rejection this node received, counted or not.
-	Approvals []*Approval `protobuf:"bytes,4,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	Approvals []*Approval `protobuf:"bytes,5,rep,name=approvals,proto3" json:"approvals,omitempty"`
 	// The officers whose approvals count now.
-	Approvers []string `protobuf:"bytes,5,rep,name=approvers,proto3" json:"approvers,omitempty"`
+	Approvers []string `protobuf:"bytes,6,rep,name=approvers,proto3" json:"approvers,omitempty"`
 	// Why each approval that does not count does not, keyed by officer.
-	Problems      map[string]string `protobuf:"bytes,6,rep,name=problems,proto3" json:"problems,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Problems      map[string]string `protobuf:"bytes,7,rep,name=problems,proto3" json:"problems,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApprovalState) Reset() {
 	*x = ApprovalState{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +666,7 @@ func (x *ApprovalState) String() string {
 func (*ApprovalState) ProtoMessage() {}
 
 func (x *ApprovalState) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[5]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +679,7 @@ func (x *ApprovalState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalState.ProtoReflect.Descriptor instead.
 func (*ApprovalState) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{5}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApprovalState) GetRequired() uint32 {
@@ -618,11 +696,18 @@ func (x *ApprovalState) GetGroup() string {
 	return ""
 }
 
-func (x *ApprovalState) GetTierMinAmountSat() uint64 {
+func (x *ApprovalState) GetTierAsset() string {
 	if x != nil {
-		return x.TierMinAmountSat
+		return x.TierAsset
 	}
-	return 0
+	return ""
+}
+
+func (x *ApprovalState) GetTierMinAmount() string {
+	if x != nil {
+		return x.TierMinAmount
+	}
+	return ""
 }
 
 func (x *ApprovalState) GetApprovals() []*Approval {
@@ -655,7 +740,7 @@ type GetWithdrawalRequest struct {
 
 func (x *GetWithdrawalRequest) Reset() {
 	*x = GetWithdrawalRequest{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +752,7 @@ func (x *GetWithdrawalRequest) String() string {
 func (*GetWithdrawalRequest) ProtoMessage() {}
 
 func (x *GetWithdrawalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[6]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +765,7 @@ func (x *GetWithdrawalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWithdrawalRequest.ProtoReflect.Descriptor instead.
 func (*GetWithdrawalRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{6}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetWithdrawalRequest) GetWithdrawalId() string {
@@ -699,7 +784,7 @@ type GetWithdrawalResponse struct {
 
 func (x *GetWithdrawalResponse) Reset() {
 	*x = GetWithdrawalResponse{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +796,7 @@ func (x *GetWithdrawalResponse) String() string {
 func (*GetWithdrawalResponse) ProtoMessage() {}
 
 func (x *GetWithdrawalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[7]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +809,7 @@ func (x *GetWithdrawalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWithdrawalResponse.ProtoReflect.Descriptor instead.
 func (*GetWithdrawalResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{7}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetWithdrawalResponse) GetWithdrawal() *Withdrawal {
@@ -743,7 +828,7 @@ type WatchWithdrawalRequest struct {
 
 func (x *WatchWithdrawalRequest) Reset() {
 	*x = WatchWithdrawalRequest{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +840,7 @@ func (x *WatchWithdrawalRequest) String() string {
 func (*WatchWithdrawalRequest) ProtoMessage() {}
 
 func (x *WatchWithdrawalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[8]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +853,7 @@ func (x *WatchWithdrawalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWithdrawalRequest.ProtoReflect.Descriptor instead.
 func (*WatchWithdrawalRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{8}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchWithdrawalRequest) GetWithdrawalId() string {
@@ -787,7 +872,7 @@ type WatchWithdrawalResponse struct {
 
 func (x *WatchWithdrawalResponse) Reset() {
 	*x = WatchWithdrawalResponse{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +884,7 @@ func (x *WatchWithdrawalResponse) String() string {
 func (*WatchWithdrawalResponse) ProtoMessage() {}
 
 func (x *WatchWithdrawalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[9]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +897,7 @@ func (x *WatchWithdrawalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWithdrawalResponse.ProtoReflect.Descriptor instead.
 func (*WatchWithdrawalResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{9}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchWithdrawalResponse) GetWithdrawal() *Withdrawal {
@@ -836,7 +921,7 @@ type ListWithdrawalsRequest struct {
 
 func (x *ListWithdrawalsRequest) Reset() {
 	*x = ListWithdrawalsRequest{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[10]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +933,7 @@ func (x *ListWithdrawalsRequest) String() string {
 func (*ListWithdrawalsRequest) ProtoMessage() {}
 
 func (x *ListWithdrawalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[10]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +946,7 @@ func (x *ListWithdrawalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWithdrawalsRequest.ProtoReflect.Descriptor instead.
 func (*ListWithdrawalsRequest) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{10}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListWithdrawalsRequest) GetWalletId() string {
@@ -894,7 +979,7 @@ type ListWithdrawalsResponse struct {
 
 func (x *ListWithdrawalsResponse) Reset() {
 	*x = ListWithdrawalsResponse{}
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[11]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +991,7 @@ func (x *ListWithdrawalsResponse) String() string {
 func (*ListWithdrawalsResponse) ProtoMessage() {}
 
 func (x *ListWithdrawalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_countersign_v1_withdrawal_proto_msgTypes[11]
+	mi := &file_countersign_v1_withdrawal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1004,7 @@ func (x *ListWithdrawalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWithdrawalsResponse.ProtoReflect.Descriptor instead.
 func (*ListWithdrawalsResponse) Descriptor() ([]byte, []int) {
-	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{11}
+	return file_countersign_v1_withdrawal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListWithdrawalsResponse) GetWithdrawals() []*Withdrawal {
@@ -933,63 +1018,69 @@ var File_countersign_v1_withdrawal_proto protoreflect.FileDescriptor
 
 const file_countersign_v1_withdrawal_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcountersign/v1/withdrawal.proto\x12\x0ecountersign.v1\x1a\x1bcountersign/v1/wallet.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x02\n" +
-	"\x10WithdrawalIntent\x12#\n" +
-	"\rwithdrawal_id\x18\x01 \x01(\tR\fwithdrawalId\x12\x1b\n" +
-	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x121\n" +
-	"\anetwork\x18\x03 \x01(\x0e2\x17.countersign.v1.NetworkR\anetwork\x12\x14\n" +
-	"\x05asset\x18\x04 \x01(\tR\x05asset\x12 \n" +
-	"\vdestination\x18\x05 \x01(\tR\vdestination\x12\x1d\n" +
-	"\n" +
-	"amount_sat\x18\x06 \x01(\x04R\tamountSat\x12\x1e\n" +
-	"\vfee_cap_sat\x18\a \x01(\x04R\tfeeCapSat\x12!\n" +
-	"\frequested_by\x18\b \x01(\tR\vrequestedBy\"\x92\x01\n" +
-	"\x17SubmitWithdrawalRequest\x128\n" +
-	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x12\x12\n" +
-	"\x04psbt\x18\x02 \x01(\fR\x04psbt\x12)\n" +
+	"\x1fcountersign/v1/withdrawal.proto\x12\x0ecountersign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n" +
+	"\x17SubmitWithdrawalRequest\x12\x16\n" +
+	"\x06intent\x18\x01 \x01(\fR\x06intent\x12\x1f\n" +
+	"\vunsigned_tx\x18\x02 \x01(\fR\n" +
+	"unsignedTx\x12)\n" +
 	"\x10intent_signature\x18\x03 \x01(\fR\x0fintentSignature\"V\n" +
 	"\x18SubmitWithdrawalResponse\x12:\n" +
 	"\n" +
 	"withdrawal\x18\x01 \x01(\v2\x1a.countersign.v1.WithdrawalR\n" +
-	"withdrawal\"\xe0\x05\n" +
+	"withdrawal\"\x87\a\n" +
 	"\n" +
-	"Withdrawal\x128\n" +
-	"\x06intent\x18\x01 \x01(\v2 .countersign.v1.WithdrawalIntentR\x06intent\x128\n" +
-	"\x06status\x18\x02 \x01(\x0e2 .countersign.v1.WithdrawalStatusR\x06status\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05rules\x18\x04 \x03(\tR\x05rules\x12!\n" +
-	"\frequest_hash\x18\x05 \x01(\fR\vrequestHash\x12\x12\n" +
-	"\x04psbt\x18\x06 \x01(\fR\x04psbt\x12\x12\n" +
-	"\x04txid\x18\a \x01(\tR\x04txid\x12\x1b\n" +
-	"\tsigned_tx\x18\b \x01(\fR\bsignedTx\x12\x17\n" +
-	"\afee_sat\x18\t \x01(\x04R\x06feeSat\x12 \n" +
-	"\vcoordinator\x18\n" +
-	" \x01(\tR\vcoordinator\x12\x1c\n" +
-	"\tcommittee\x18\v \x03(\tR\tcommittee\x129\n" +
+	"Withdrawal\x12#\n" +
+	"\rwithdrawal_id\x18\x01 \x01(\tR\fwithdrawalId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x14\n" +
+	"\x05chain\x18\x03 \x01(\tR\x05chain\x12\x18\n" +
+	"\anetwork\x18\x04 \x01(\tR\anetwork\x12\x16\n" +
+	"\x06intent\x18\x05 \x01(\fR\x06intent\x12)\n" +
+	"\x10intent_signature\x18\x06 \x01(\fR\x0fintentSignature\x12\x1f\n" +
+	"\vunsigned_tx\x18\a \x01(\fR\n" +
+	"unsignedTx\x128\n" +
+	"\x06status\x18\b \x01(\x0e2 .countersign.v1.WithdrawalStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12\x14\n" +
+	"\x05rules\x18\n" +
+	" \x03(\tR\x05rules\x12!\n" +
+	"\frequest_hash\x18\v \x01(\fR\vrequestHash\x12%\n" +
+	"\x02tx\x18\f \x01(\v2\x15.countersign.v1.TxRefR\x02tx\x12\x1b\n" +
+	"\tsigned_tx\x18\r \x01(\fR\bsignedTx\x12 \n" +
+	"\vcoordinator\x18\x0e \x01(\tR\vcoordinator\x12\x1c\n" +
+	"\tcommittee\x18\x0f \x03(\tR\tcommittee\x129\n" +
 	"\n" +
-	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12+\n" +
-	"\x11destination_label\x18\x0e \x01(\tR\x10destinationLabel\x12)\n" +
-	"\x10intent_signature\x18\x0f \x01(\fR\x0fintentSignature\x12\x1f\n" +
-	"\vpolicy_hash\x18\x10 \x01(\fR\n" +
+	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12+\n" +
+	"\x11destination_label\x18\x12 \x01(\tR\x10destinationLabel\x12\x1f\n" +
+	"\vpolicy_hash\x18\x13 \x01(\fR\n" +
 	"policyHash\x12%\n" +
-	"\x0epolicy_version\x18\x11 \x01(\x03R\rpolicyVersion\x129\n" +
-	"\bapproval\x18\x12 \x01(\v2\x1d.countersign.v1.ApprovalStateR\bapproval\x12\x1e\n" +
+	"\x0epolicy_version\x18\x14 \x01(\x03R\rpolicyVersion\x129\n" +
+	"\bapproval\x18\x15 \x01(\v2\x1d.countersign.v1.ApprovalStateR\bapproval\x12\x1e\n" +
 	"\n" +
-	"originator\x18\x13 \x01(\tR\n" +
-	"originator\"`\n" +
+	"originator\x18\x16 \x01(\tR\n" +
+	"originator\x122\n" +
+	"\x05nonce\x18\x17 \x01(\v2\x1c.countersign.v1.AccountNonceR\x05nonce\x12\x1a\n" +
+	"\breplaces\x18\x18 \x01(\tR\breplaces\"F\n" +
+	"\x05TxRef\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03fee\x18\x02 \x01(\tR\x03fee\x12\x1b\n" +
+	"\tfee_asset\x18\x03 \x01(\tR\bfeeAsset\">\n" +
+	"\fAccountNonce\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"`\n" +
 	"\bApproval\x12\x18\n" +
 	"\aofficer\x18\x01 \x01(\tR\aofficer\x12\x1c\n" +
 	"\tstatement\x18\x02 \x01(\fR\tstatement\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xcc\x02\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xe4\x02\n" +
 	"\rApprovalState\x12\x1a\n" +
 	"\brequired\x18\x01 \x01(\rR\brequired\x12\x14\n" +
-	"\x05group\x18\x02 \x01(\tR\x05group\x12-\n" +
-	"\x13tier_min_amount_sat\x18\x03 \x01(\x04R\x10tierMinAmountSat\x126\n" +
-	"\tapprovals\x18\x04 \x03(\v2\x18.countersign.v1.ApprovalR\tapprovals\x12\x1c\n" +
-	"\tapprovers\x18\x05 \x03(\tR\tapprovers\x12G\n" +
-	"\bproblems\x18\x06 \x03(\v2+.countersign.v1.ApprovalState.ProblemsEntryR\bproblems\x1a;\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1d\n" +
+	"\n" +
+	"tier_asset\x18\x03 \x01(\tR\ttierAsset\x12&\n" +
+	"\x0ftier_min_amount\x18\x04 \x01(\tR\rtierMinAmount\x126\n" +
+	"\tapprovals\x18\x05 \x03(\v2\x18.countersign.v1.ApprovalR\tapprovals\x12\x1c\n" +
+	"\tapprovers\x18\x06 \x03(\tR\tapprovers\x12G\n" +
+	"\bproblems\x18\a \x03(\v2+.countersign.v1.ApprovalState.ProblemsEntryR\bproblems\x1a;\n" +
 	"\rProblemsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
@@ -1038,53 +1129,52 @@ func file_countersign_v1_withdrawal_proto_rawDescGZIP() []byte {
 }
 
 var file_countersign_v1_withdrawal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_countersign_v1_withdrawal_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_countersign_v1_withdrawal_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_countersign_v1_withdrawal_proto_goTypes = []any{
 	(WithdrawalStatus)(0),            // 0: countersign.v1.WithdrawalStatus
-	(*WithdrawalIntent)(nil),         // 1: countersign.v1.WithdrawalIntent
-	(*SubmitWithdrawalRequest)(nil),  // 2: countersign.v1.SubmitWithdrawalRequest
-	(*SubmitWithdrawalResponse)(nil), // 3: countersign.v1.SubmitWithdrawalResponse
-	(*Withdrawal)(nil),               // 4: countersign.v1.Withdrawal
-	(*Approval)(nil),                 // 5: countersign.v1.Approval
-	(*ApprovalState)(nil),            // 6: countersign.v1.ApprovalState
-	(*GetWithdrawalRequest)(nil),     // 7: countersign.v1.GetWithdrawalRequest
-	(*GetWithdrawalResponse)(nil),    // 8: countersign.v1.GetWithdrawalResponse
-	(*WatchWithdrawalRequest)(nil),   // 9: countersign.v1.WatchWithdrawalRequest
-	(*WatchWithdrawalResponse)(nil),  // 10: countersign.v1.WatchWithdrawalResponse
-	(*ListWithdrawalsRequest)(nil),   // 11: countersign.v1.ListWithdrawalsRequest
-	(*ListWithdrawalsResponse)(nil),  // 12: countersign.v1.ListWithdrawalsResponse
-	nil,                              // 13: countersign.v1.ApprovalState.ProblemsEntry
-	(Network)(0),                     // 14: countersign.v1.Network
+	(*SubmitWithdrawalRequest)(nil),  // 1: countersign.v1.SubmitWithdrawalRequest
+	(*SubmitWithdrawalResponse)(nil), // 2: countersign.v1.SubmitWithdrawalResponse
+	(*Withdrawal)(nil),               // 3: countersign.v1.Withdrawal
+	(*TxRef)(nil),                    // 4: countersign.v1.TxRef
+	(*AccountNonce)(nil),             // 5: countersign.v1.AccountNonce
+	(*Approval)(nil),                 // 6: countersign.v1.Approval
+	(*ApprovalState)(nil),            // 7: countersign.v1.ApprovalState
+	(*GetWithdrawalRequest)(nil),     // 8: countersign.v1.GetWithdrawalRequest
+	(*GetWithdrawalResponse)(nil),    // 9: countersign.v1.GetWithdrawalResponse
+	(*WatchWithdrawalRequest)(nil),   // 10: countersign.v1.WatchWithdrawalRequest
+	(*WatchWithdrawalResponse)(nil),  // 11: countersign.v1.WatchWithdrawalResponse
+	(*ListWithdrawalsRequest)(nil),   // 12: countersign.v1.ListWithdrawalsRequest
+	(*ListWithdrawalsResponse)(nil),  // 13: countersign.v1.ListWithdrawalsResponse
+	nil,                              // 14: countersign.v1.ApprovalState.ProblemsEntry
 	(*timestamppb.Timestamp)(nil),    // 15: google.protobuf.Timestamp
 }
 var file_countersign_v1_withdrawal_proto_depIdxs = []int32{
-	14, // 0: countersign.v1.WithdrawalIntent.network:type_name -> countersign.v1.Network
-	1,  // 1: countersign.v1.SubmitWithdrawalRequest.intent:type_name -> countersign.v1.WithdrawalIntent
-	4,  // 2: countersign.v1.SubmitWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
-	1,  // 3: countersign.v1.Withdrawal.intent:type_name -> countersign.v1.WithdrawalIntent
-	0,  // 4: countersign.v1.Withdrawal.status:type_name -> countersign.v1.WithdrawalStatus
-	15, // 5: countersign.v1.Withdrawal.created_at:type_name -> google.protobuf.Timestamp
-	15, // 6: countersign.v1.Withdrawal.updated_at:type_name -> google.protobuf.Timestamp
-	6,  // 7: countersign.v1.Withdrawal.approval:type_name -> countersign.v1.ApprovalState
-	5,  // 8: countersign.v1.ApprovalState.approvals:type_name -> countersign.v1.Approval
-	13, // 9: countersign.v1.ApprovalState.problems:type_name -> countersign.v1.ApprovalState.ProblemsEntry
-	4,  // 10: countersign.v1.GetWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
-	4,  // 11: countersign.v1.WatchWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
-	0,  // 12: countersign.v1.ListWithdrawalsRequest.status:type_name -> countersign.v1.WithdrawalStatus
-	4,  // 13: countersign.v1.ListWithdrawalsResponse.withdrawals:type_name -> countersign.v1.Withdrawal
-	2,  // 14: countersign.v1.WithdrawalService.SubmitWithdrawal:input_type -> countersign.v1.SubmitWithdrawalRequest
-	7,  // 15: countersign.v1.WithdrawalService.GetWithdrawal:input_type -> countersign.v1.GetWithdrawalRequest
-	9,  // 16: countersign.v1.WithdrawalService.WatchWithdrawal:input_type -> countersign.v1.WatchWithdrawalRequest
-	11, // 17: countersign.v1.WithdrawalService.ListWithdrawals:input_type -> countersign.v1.ListWithdrawalsRequest
-	3,  // 18: countersign.v1.WithdrawalService.SubmitWithdrawal:output_type -> countersign.v1.SubmitWithdrawalResponse
-	8,  // 19: countersign.v1.WithdrawalService.GetWithdrawal:output_type -> countersign.v1.GetWithdrawalResponse
-	10, // 20: countersign.v1.WithdrawalService.WatchWithdrawal:output_type -> countersign.v1.WatchWithdrawalResponse
-	12, // 21: countersign.v1.WithdrawalService.ListWithdrawals:output_type -> countersign.v1.ListWithdrawalsResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	3,  // 0: countersign.v1.SubmitWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
+	0,  // 1: countersign.v1.Withdrawal.status:type_name -> countersign.v1.WithdrawalStatus
+	4,  // 2: countersign.v1.Withdrawal.tx:type_name -> countersign.v1.TxRef
+	15, // 3: countersign.v1.Withdrawal.created_at:type_name -> google.protobuf.Timestamp
+	15, // 4: countersign.v1.Withdrawal.updated_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: countersign.v1.Withdrawal.approval:type_name -> countersign.v1.ApprovalState
+	5,  // 6: countersign.v1.Withdrawal.nonce:type_name -> countersign.v1.AccountNonce
+	6,  // 7: countersign.v1.ApprovalState.approvals:type_name -> countersign.v1.Approval
+	14, // 8: countersign.v1.ApprovalState.problems:type_name -> countersign.v1.ApprovalState.ProblemsEntry
+	3,  // 9: countersign.v1.GetWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
+	3,  // 10: countersign.v1.WatchWithdrawalResponse.withdrawal:type_name -> countersign.v1.Withdrawal
+	0,  // 11: countersign.v1.ListWithdrawalsRequest.status:type_name -> countersign.v1.WithdrawalStatus
+	3,  // 12: countersign.v1.ListWithdrawalsResponse.withdrawals:type_name -> countersign.v1.Withdrawal
+	1,  // 13: countersign.v1.WithdrawalService.SubmitWithdrawal:input_type -> countersign.v1.SubmitWithdrawalRequest
+	8,  // 14: countersign.v1.WithdrawalService.GetWithdrawal:input_type -> countersign.v1.GetWithdrawalRequest
+	10, // 15: countersign.v1.WithdrawalService.WatchWithdrawal:input_type -> countersign.v1.WatchWithdrawalRequest
+	12, // 16: countersign.v1.WithdrawalService.ListWithdrawals:input_type -> countersign.v1.ListWithdrawalsRequest
+	2,  // 17: countersign.v1.WithdrawalService.SubmitWithdrawal:output_type -> countersign.v1.SubmitWithdrawalResponse
+	9,  // 18: countersign.v1.WithdrawalService.GetWithdrawal:output_type -> countersign.v1.GetWithdrawalResponse
+	11, // 19: countersign.v1.WithdrawalService.WatchWithdrawal:output_type -> countersign.v1.WatchWithdrawalResponse
+	13, // 20: countersign.v1.WithdrawalService.ListWithdrawals:output_type -> countersign.v1.ListWithdrawalsResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_countersign_v1_withdrawal_proto_init() }
@@ -1092,14 +1182,13 @@ func file_countersign_v1_withdrawal_proto_init() {
 	if File_countersign_v1_withdrawal_proto != nil {
 		return
 	}
-	file_countersign_v1_wallet_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_countersign_v1_withdrawal_proto_rawDesc), len(file_countersign_v1_withdrawal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

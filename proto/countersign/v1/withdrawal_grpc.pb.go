@@ -30,8 +30,12 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // WithdrawalService takes withdrawals from the exchange backend (backend
-// role). No RPC takes a digest to sign: every node derives what it signs
-// from the intent and the unsigned transaction itself.
+// role), on every chain countersign signs for. No RPC takes a digest or a
+// message to sign: every node derives what it signs from the intent and the
+// unsigned transaction itself.
+//
+// Compatibility: fields are never renumbered or reused; new fields are
+// optional and old clients ignore them.
 type WithdrawalServiceClient interface {
 	// SubmitWithdrawal checks a withdrawal and, if the policy allows it,
 	// starts signing it. Submitting the same withdrawal id with the same
@@ -109,8 +113,12 @@ func (c *withdrawalServiceClient) ListWithdrawals(ctx context.Context, in *ListW
 // for forward compatibility.
 //
 // WithdrawalService takes withdrawals from the exchange backend (backend
-// role). No RPC takes a digest to sign: every node derives what it signs
-// from the intent and the unsigned transaction itself.
+// role), on every chain countersign signs for. No RPC takes a digest or a
+// message to sign: every node derives what it signs from the intent and the
+// unsigned transaction itself.
+//
+// Compatibility: fields are never renumbered or reused; new fields are
+// optional and old clients ignore them.
 type WithdrawalServiceServer interface {
 	// SubmitWithdrawal checks a withdrawal and, if the policy allows it,
 	// starts signing it. Submitting the same withdrawal id with the same

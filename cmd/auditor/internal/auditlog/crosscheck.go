@@ -76,7 +76,9 @@ type nodeFacts struct {
 // coordinator and the same outcome (the same signatures); every signed
 // withdrawal must be signed in the log of every member of its session with
 // the same signatures, and decided there as allowed, with the same request
-// hash and digests; and the nodes' decisions on one withdrawal must agree.
+// hash and digests; and the nodes' decisions on one withdrawal must agree:
+// request hash, verdict, digests, txid and fee, and the outflow per asset
+// of allowed ones (records of every format, read by their accessors).
 // Only verified records are compared; a log that does not verify is a
 // finding (log_bad) and is compared up to its first bad record.
 func CrossCheck(logs []*Log) *CrossResult {
@@ -292,6 +294,20 @@ func checkDecision(res *CrossResult, facts map[string]*nodeFacts, order []string
 		}
 		if !slices.Equal(theirs.Digests, mine.Digests) {
 			diffs = append(diffs, fmt.Sprintf("%d digests here, %d other digests there", len(mine.Digests), len(theirs.Digests)))
+		}
+		if mine.TxID != "" && theirs.TxID != "" {
+			// One transaction: one txid and one fee, on every node.
+			fee, asset := mine.FeeOf()
+			theirFee, theirAsset := theirs.FeeOf()
+			switch {
+			case theirs.TxID != mine.TxID:
+				diffs = append(diffs, fmt.Sprintf("txid %s here, %s there", short(mine.TxID), short(theirs.TxID)))
+			case !theirFee.Equal(fee) || theirAsset != asset:
+				diffs = append(diffs, fmt.Sprintf("fee %s here, %s there", showAmount(fee, asset), showAmount(theirFee, theirAsset)))
+			}
+		}
+		if mine.Allowed && theirs.Allowed && !amountsEqual(mine.OutflowOf(), theirs.OutflowOf()) {
+			diffs = append(diffs, fmt.Sprintf("outflow %s here, %s there", showAmounts(mine.OutflowOf()), showAmounts(theirs.OutflowOf())))
 		}
 		if len(diffs) > 0 {
 			res.add(f.node, f.decided[wid].seq, "decision_mismatch", "withdrawal %s: %s (%s)", wid, strings.Join(diffs, "; "), od.at)

@@ -8,20 +8,29 @@ package auditlog
 //     later one policy.Accept against the bundle then in force, with the
 //     same officers counted;
 //   - withdrawal.decided: the request hash, the bundle in force, the
-//     wallet's 24-hour and 7-day outflow recomputed from the log's earlier
-//     decisions, and the whole decision (bundle.Decide with the decision's
-//     time);
+//     wallet's 24-hour and 7-day outflow per asset recomputed from the
+//     log's earlier decisions, the account nonces the log's earlier
+//     decisions hold (account chains), and the whole decision
+//     (bundle.Decide with the decision's time), mapped to its record by
+//     audit.Decided as the node maps it;
 //   - withdrawal.approval, .approved, .rejected: each approval checked
 //     again (CheckApproval, an officer counts once), the quorum and the
 //     rejection by policy.Bundle.Tally;
 //   - withdrawal.signed: a passing decision (and the quorum, where the
 //     decision required one) before it, and each signature valid for the
-//     re-derived digest and the input's key derived from the wallet's root.
+//     re-derived message and the child key the chain derived for it from
+//     the wallet's root.
+//
+// Every chain of policy/chains replays the same way: the intent is read
+// with chain.ParseIntent (both canonical versions), the unsigned
+// transaction is re-derived by the wallet's chain behind policy.Decide,
+// and signatures are checked for the chain's scheme.
 //
 // It reads the log as a stream: signatures are checked on a worker pool
 // (Log.Records), decisions are re-run and signatures re-verified on
 // another, and the state kept is the bundles by hash, the withdrawals still
-// open and each wallet's allowed withdrawals of the last 7 days.
+// open, each wallet's allowed withdrawals of the last 7 days, and the
+// account nonces held (see nonces.go).
 
 import (
 	"bytes"
@@ -37,10 +46,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
+	"github.com/countersign/countersign/policy/chains"
 	"github.com/countersign/countersign/signer/audit"
 )
 
@@ -75,7 +84,9 @@ type ReplayResult struct {
 	Findings        []Finding
 }
 
-// A WalletKey is a wallet's root as the auditor was given it.
+// A WalletKey is a wallet's root as the auditor was given it: a BIP32
+// root (secp256k1 public key and chain code), the root of the wallets of
+// every chain countersign signs for today.
 type WalletKey = bitcoin.Key
 
 // Replay replays a log. keys are the wallets' roots the auditor holds
@@ -92,7 +103,8 @@ func Replay(l *Log, keys map[string]WalletKey, workers int) *ReplayResult {
 		wallets: map[string]*walletState{},
 		bundles: map[[32]byte]*policy.Bundle{},
 		open:    map[string]*withdrawal{},
-		spends:  map[string][]spend{},
+		spends:  map[string]*window{},
+		nonces:  newNonceLog(),
 		jobs:    make(chan func(), 4*workers),
 	}
 	var wg sync.WaitGroup
@@ -133,7 +145,8 @@ type replayer struct {
 	current *policy.Bundle              // the bundle in force
 	open    map[string]*withdrawal      // by withdrawal id
 	evict   []evictable                 // open withdrawals in decision order
-	spends  map[string][]spend          // by wallet: allowed withdrawals of the last 7 days
+	spends  map[string]*window          // by wallet: allowed withdrawals of the last 7 days
+	nonces  *nonceLog                   // the account nonces the log's allowed decisions hold
 	jobs    chan func()
 	agreed  atomic.Int64
 	// pendingReq is the withdrawal.received just read: its decision
@@ -153,7 +166,7 @@ type walletState struct {
 // withdrawal is what replay keeps of a withdrawal until it ends.
 type withdrawal struct {
 	id          string
-	intent      bitcoin.Intent
+	intent      chain.Intent
 	requestHash [32]byte
 	recvSeq     uint64
 	decided     *audit.WithdrawalDecided // as recorded
@@ -162,6 +175,7 @@ type withdrawal struct {
 	pending     policy.Pending
 	counted     []policy.SignedApproval // approvals that counted, in order
 	approved    bool
+	hold        *nonceHold // the account nonce its recorded decision holds, if any
 	// done is closed once the re-run decision is in decision (nil if it
 	// could not be re-run).
 	done     chan struct{}
@@ -171,13 +185,6 @@ type withdrawal struct {
 type evictable struct {
 	id string
 	at time.Time
-}
-
-// spend is an allowed decision, for the velocity of later ones.
-type spend struct {
-	id      string
-	at      time.Time
-	outflow int64
 }
 
 func (r *replayer) find(seq uint64, what, format string, a ...any) {
@@ -218,6 +225,8 @@ func (r *replayer) record(e *Entry) {
 	case *audit.WithdrawalSigned:
 		r.signed(e, b)
 	case *audit.WithdrawalFailed:
+		// A failed withdrawal leaves the velocity, and keeps its nonce:
+		// another node may have signed it.
 		r.unspend(b.WithdrawalID)
 		delete(r.open, b.WithdrawalID)
 	}
@@ -312,21 +321,22 @@ func (r *replayer) walletCreated(e *Entry, b *audit.WalletCreated) {
 }
 
 func (r *replayer) received(e *Entry, b *audit.WithdrawalReceived) {
-	in, err := bitcoin.ParseCanonical(b.Intent)
+	in, err := chain.ParseIntent(b.Intent)
 	if err != nil {
 		r.find(e.Seq, ReplayBadBody, "withdrawal %s: intent: %v", b.WithdrawalID, err)
 		return
 	}
-	h := policy.RequestHash(in, b.PSBT)
+	tx := b.Tx()
+	h := policy.RequestHash(in, tx)
 	if b.RequestHash != hex.EncodeToString(h[:]) || in.WithdrawalID != b.WithdrawalID {
-		r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s: request hash %s, replay computes %x from the intent and PSBT", b.WithdrawalID, b.RequestHash, h)
+		r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s: request hash %s, replay computes %x from the intent and unsigned transaction", b.WithdrawalID, b.RequestHash, h)
 	}
 	if _, ok := r.open[b.WithdrawalID]; ok {
 		r.find(e.Seq, ReplayOutOfPlace, "withdrawal %s received again before it ended", b.WithdrawalID)
 	}
 	r.open[b.WithdrawalID] = &withdrawal{id: b.WithdrawalID, intent: in, requestHash: h, recvSeq: e.Seq}
-	// the PSBT and signature go to the decision that follows
-	r.pendingReq = pendingRequest{id: b.WithdrawalID, psbt: b.PSBT, sig: []byte(b.IntentSignature), seq: e.Seq}
+	// the transaction and signature go to the decision that follows
+	r.pendingReq = pendingRequest{id: b.WithdrawalID, tx: tx, sig: []byte(b.IntentSignature), seq: e.Seq}
 }
 
 func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
@@ -340,8 +350,9 @@ func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
 	}
 	w.decided, w.decSeq = d, e.Seq
 	w.bundle = r.current
+	tierAsset, tierMin := d.TierOf()
 	w.pending = policy.Pending{WithdrawalID: w.id, RequestHash: w.requestHash, RequestedBy: w.intent.RequestedBy,
-		Tier: policy.Tier{MinAmountSat: d.TierMinAmountSat, Approvals: d.Approvals, Group: d.ApprovalGroup}}
+		Tier: policy.Tier{Asset: tierAsset, MinAmount: tierMin, Approvals: d.Approvals, Group: d.ApprovalGroup}}
 	if d.Allowed {
 		r.evict = append(r.evict, evictable{w.id, d.DecidedAt})
 	} else {
@@ -362,15 +373,25 @@ func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
 	}
 	// The wallet's outflow before this decision, by the log's own history.
 	now := d.DecidedAt
-	spent := r.spent(w.intent.WalletID, w.id, now)
-	if d.SpentDaySat != spent.Day {
-		differ("spent_day_sat", d.SpentDaySat, spent.Day)
+	spent, ok := r.spent(w.intent.WalletID, w.id, now)
+	if !ok {
+		problems = append(problems, "spent: the log's outflow overflows 2^256")
 	}
-	if d.SpentWeekSat != spent.Week {
-		differ("spent_week_sat", d.SpentWeekSat, spent.Week)
+	logged := d.SpentOf()
+	if !amountsEqual(logged.Day, spent.Day) {
+		differ("spent_day", showAmounts(logged.Day), showAmounts(spent.Day))
 	}
+	if !amountsEqual(logged.Week, spent.Week) {
+		differ("spent_week", showAmounts(logged.Week), showAmounts(spent.Week))
+	}
+	// What this decision holds, by the record: later decisions see it.
+	nonces := r.nonces.at(e.Seq, w.id)
 	if d.Allowed {
-		r.spends[w.intent.WalletID] = append(r.spends[w.intent.WalletID], spend{w.id, now, d.OutflowSat})
+		r.spends[w.intent.WalletID].add(w.id, now, d.OutflowOf())
+		if d.NonceAccount != "" && d.Nonce != nil {
+			fee, _ := d.FeeOf()
+			w.hold = r.nonces.hold(e.Seq, d.NonceAccount, *d.Nonce, w.id, w.intent, fee)
+		}
 	}
 
 	ws := r.wallets[w.intent.WalletID]
@@ -392,15 +413,15 @@ func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
 		}
 		return
 	}
-	bundle, key, in := r.current, ws.key, w.intent
-	psbt, sig := req.psbt, req.sig
+	bundle, key, in := r.current, bitcoin.NeutralKey(ws.key), w.intent
+	tx, sig := req.tx, req.sig
 	w.done = make(chan struct{})
 	seq := e.Seq
 	r.jobs <- func() {
 		defer close(w.done)
-		dec := bundle.Decide(policy.Request{Intent: in, IntentSignature: sig, PSBT: psbt, Wallet: key, Spent: spent, Now: now})
+		dec := bundle.Decide(policy.Request{Intent: in, IntentSignature: sig, UnsignedTx: tx, Wallet: key, Spent: spent, Nonces: nonces, Now: now})
 		w.decision = &dec
-		problems = append(problems, compareDecision(d, dec)...)
+		problems = append(problems, compareDecision(d, audit.Decided(w.id, w.requestHash, dec, spent, now))...)
 		if len(problems) > 0 {
 			r.find(seq, ReplayDecisionMismatch, "decision that replay disagrees with, withdrawal %s: %s", w.id, strings.Join(problems, "; "))
 			return
@@ -412,98 +433,137 @@ func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
 // pendingRequest is the withdrawal.received a decision follows: a node
 // writes the two records together.
 type pendingRequest struct {
-	id        string
-	psbt, sig []byte
-	seq       uint64
+	id      string
+	tx, sig []byte
+	seq     uint64
 }
 
-// spent is what the node's Outflow counts: allowed withdrawals of the
-// wallet decided in the windows before now, not rejected nor failed since,
-// the withdrawal itself excluded.
-func (r *replayer) spent(wallet, exclude string, now time.Time) policy.Velocity {
-	var v policy.Velocity
-	day, week := now.Add(-policy.Day), now.Add(-policy.Week)
-	list := r.spends[wallet]
-	keep := list[:0]
-	for _, s := range list {
-		if s.at.Before(week) {
-			continue // out of every window for good (decisions come in time order)
-		}
-		keep = append(keep, s)
-		if s.id == exclude {
-			continue
-		}
-		v.Week += s.outflow
-		if !s.at.Before(day) {
-			v.Day += s.outflow
-		}
+// spent is what the node's Outflow counted before the decision on
+// withdrawal exclude of wallet at now (see window).
+func (r *replayer) spent(wallet, exclude string, now time.Time) (policy.Velocity, bool) {
+	w := r.spends[wallet]
+	if w == nil {
+		w = newWindow()
+		r.spends[wallet] = w
 	}
-	r.spends[wallet] = keep
-	return v
+	return w.velocity(now, exclude)
 }
 
 // unspend removes a rejected or failed withdrawal from the velocity.
 func (r *replayer) unspend(id string) {
-	w := r.open[id]
-	if w == nil {
-		return
+	if w := r.open[id]; w != nil && r.spends[w.intent.WalletID] != nil {
+		r.spends[w.intent.WalletID].remove(id)
 	}
-	wallet := w.intent.WalletID
-	r.spends[wallet] = slices.DeleteFunc(r.spends[wallet], func(s spend) bool { return s.id == id })
 }
 
-// compareDecision lists how a recorded decision differs from the re-run
-// one, field by field as the node fills them (signer's admit).
-func compareDecision(d *audit.WithdrawalDecided, dec policy.Decision) []string {
+// compareDecision lists how a recorded decision differs from the record
+// the re-run decision makes (audit.Decided, as the node's admit makes it),
+// field by field, through the accessors that read records of every
+// format. The velocity and request hash are compared before it, from the
+// log's own history.
+func compareDecision(d, want *audit.WithdrawalDecided) []string {
 	var out []string
 	differ := func(field string, logged, replayed any) {
 		out = append(out, fmt.Sprintf("%s: log %v, replay %v", field, logged, replayed))
 	}
-	if d.Allowed != dec.Allowed {
-		differ("allowed", d.Allowed, fmt.Sprintf("%v (%s)", dec.Allowed, orNone(dec.Rule)))
+	if d.Allowed != want.Allowed {
+		differ("allowed", d.Allowed, fmt.Sprintf("%v (%s)", want.Allowed, orNone(want.Rule)))
 	}
-	if d.Rule != dec.Rule {
-		differ("rule", orNone(d.Rule), orNone(dec.Rule))
+	if d.Rule != want.Rule {
+		differ("rule", orNone(d.Rule), orNone(want.Rule))
 	}
-	if d.Originator != dec.Originator {
-		differ("originator", orNone(d.Originator), orNone(dec.Originator))
+	if d.Originator != want.Originator {
+		differ("originator", orNone(d.Originator), orNone(want.Originator))
 	}
-	if h := hex.EncodeToString(dec.PolicyHash[:]); d.PolicyHash != h || d.PolicyVersion != dec.PolicyVersion {
-		differ("policy", fmt.Sprintf("version %d %s", d.PolicyVersion, d.PolicyHash), fmt.Sprintf("version %d %s", dec.PolicyVersion, h))
+	if d.PolicyHash != want.PolicyHash || d.PolicyVersion != want.PolicyVersion {
+		differ("policy", fmt.Sprintf("version %d %s", d.PolicyVersion, d.PolicyHash), fmt.Sprintf("version %d %s", want.PolicyVersion, want.PolicyHash))
 	}
-	var txid string
-	var fee, outflow int64
-	var digests []string
-	if dec.Withdrawal != nil {
-		txid, fee = dec.Withdrawal.TxID.String(), dec.Withdrawal.Fee
-		for _, dg := range dec.Withdrawal.Digests {
-			digests = append(digests, hex.EncodeToString(dg[:]))
-		}
+	if d.TxID != want.TxID {
+		differ("txid", orNone(d.TxID), orNone(want.TxID))
 	}
-	if dec.Allowed {
-		outflow = dec.Outflow
+	fee, feeAsset := d.FeeOf()
+	wantFee, wantAsset := want.FeeOf()
+	if !fee.Equal(wantFee) || feeAsset != wantAsset {
+		differ("fee", showAmount(fee, feeAsset), showAmount(wantFee, wantAsset))
 	}
-	if d.TxID != txid {
-		differ("txid", orNone(d.TxID), orNone(txid))
+	if o, wo := d.OutflowOf(), want.OutflowOf(); !amountsEqual(o, wo) {
+		differ("outflow", showAmounts(o), showAmounts(wo))
 	}
-	if d.FeeSat != fee {
-		differ("fee_sat", d.FeeSat, fee)
+	if !slices.Equal(d.Digests, want.Digests) {
+		differ("digests", d.Digests, want.Digests)
 	}
-	if d.OutflowSat != outflow {
-		differ("outflow_sat", d.OutflowSat, outflow)
+	asset, min := d.TierOf()
+	wantTierAsset, wantMin := want.TierOf()
+	if d.Approvals != want.Approvals || d.ApprovalGroup != want.ApprovalGroup || asset != wantTierAsset || !min.Equal(wantMin) {
+		differ("approval tier", fmt.Sprintf("%d of %q from %s", d.Approvals, d.ApprovalGroup, showAmount(min, asset)),
+			fmt.Sprintf("%d of %q from %s", want.Approvals, want.ApprovalGroup, showAmount(wantMin, wantTierAsset)))
 	}
-	if !slices.Equal(d.Digests, digests) {
-		differ("digests", d.Digests, digests)
-	}
-	var tier policy.Tier
-	if dec.Allowed && dec.Approval != nil {
-		tier = *dec.Approval
-	}
-	if d.Approvals != tier.Approvals || d.ApprovalGroup != tier.Group || d.TierMinAmountSat != tier.MinAmountSat {
-		differ("approval tier", fmt.Sprintf("%d of %q from %d sat", d.Approvals, d.ApprovalGroup, d.TierMinAmountSat),
-			fmt.Sprintf("%d of %q from %d sat", tier.Approvals, tier.Group, tier.MinAmountSat))
+	if d.NonceAccount != want.NonceAccount || !equalNonce(d.Nonce, want.Nonce) || d.Replaces != want.Replaces {
+		differ("nonce", showNonce(d), showNonce(want))
 	}
 	return out
+}
+
+func equalNonce(a, b *uint64) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+func showNonce(d *audit.WithdrawalDecided) string {
+	s := "(none)"
+	if d.NonceAccount != "" || d.Nonce != nil {
+		n := "?"
+		if d.Nonce != nil {
+			n = fmt.Sprint(*d.Nonce)
+		}
+		s = fmt.Sprintf("%s of %s", n, orNone(d.NonceAccount))
+	}
+	if d.Replaces != "" {
+		s += ", replacing " + d.Replaces
+	}
+	return s
+}
+
+// amountsEqual reports whether a and b hold the same amount of every
+// asset, a missing asset being 0.
+func amountsEqual(a, b chain.Amounts) bool {
+	for k, v := range a {
+		if !v.Equal(b[k]) {
+			return false
+		}
+	}
+	for k, v := range b {
+		if !v.Equal(a[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// showAmounts writes amounts in base units, by asset: "100000 BTC, 7 ETH".
+func showAmounts(a chain.Amounts) string {
+	var parts []string
+	for _, asset := range slices.Sorted(func(yield func(string) bool) {
+		for k := range a {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		if !a[asset].IsZero() {
+			parts = append(parts, showAmount(a[asset], asset))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func showAmount(a chain.Amount, asset string) string {
+	if asset == "" {
+		return a.String()
+	}
+	return a.String() + " " + asset
 }
 
 func orNone(s string) string {
@@ -543,10 +603,11 @@ func (r *replayer) approval(e *Entry, a *audit.WithdrawalApproval) {
 		return
 	}
 	s := policy.SignedApproval{Officer: a.Officer, Statement: []byte(a.Statement), Signature: []byte(a.Signature)}
-	st, problem := b.CheckApproval(s, w.pending, e.Time)
-	if problem == nil && st.Verdict == policy.VerdictApprove && slices.ContainsFunc(w.counted, func(c policy.SignedApproval) bool { return c.Officer == a.Officer }) {
-		problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: a.Officer + " already approved; an officer counts once"}
+	var kept []string
+	for _, c := range w.counted {
+		kept = append(kept, c.Officer)
 	}
+	st, problem := b.CheckAnother(s, w.pending, kept, e.Time)
 	if problem == nil && len(w.counted) >= policy.MaxOfficers {
 		problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: "too many approvals recorded"}
 	}
@@ -614,6 +675,7 @@ func (r *replayer) rejected(e *Entry, a *audit.WithdrawalRejected) {
 		r.find(e.Seq, ReplayRejectionMismatch, "withdrawal %s rejected by %s, but replay finds no valid rejection by that officer before it", w.id, a.Officer)
 	}
 	r.unspend(w.id)
+	r.nonces.release(e.Seq, w.hold) // a rejected withdrawal is never signed: its nonce is free again
 	delete(r.open, w.id)
 }
 
@@ -643,38 +705,32 @@ func (r *replayer) signed(e *Entry, s *audit.WithdrawalSigned) {
 			r.find(seq, ReplaySignedNotAllowed, "signature without a passing decision: replay refuses withdrawal %s (%s)", w.id, d.Rule)
 			return
 		}
-		if len(s.Signatures) != len(d.Withdrawal.Digests) {
-			r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s has %d signatures for %d inputs", w.id, len(s.Signatures), len(d.Withdrawal.Digests))
+		c, ok := chains.Lookup(w.intent.Chain)
+		if !ok { // Decide allowed it: its chain is known
+			r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s is on chain %q, which this auditor does not know", w.id, w.intent.Chain)
+			return
+		}
+		if len(s.Signatures) != len(d.Tx.Sign) {
+			r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s has %d signatures for %d inputs", w.id, len(s.Signatures), len(d.Tx.Sign))
 			return
 		}
 		for i, sigHex := range s.Signatures {
-			if err := verifyInput(d.Withdrawal.Inputs[i].PublicKey, d.Withdrawal.Digests[i], sigHex); err != nil {
+			if err := verifySignature(c.Scheme(), d.Tx.Sign[i], sigHex); err != nil {
 				r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s input %d: %v", w.id, i, err)
 			}
 		}
 	}
 }
 
-// verifyInput checks a signature, hex of r||s, over digest with the
-// input's key (derived from the wallet's root at the input's path by
-// bitcoin.Rederive).
-func verifyInput(pub [33]byte, digest [32]byte, sigHex string) error {
+// verifySignature checks a signature, hex of 64 bytes, over what one sign
+// item of a re-derived transaction signs, with its child key (see
+// chain.Verify, the one definition of a signature over a sign item).
+func verifySignature(scheme chain.Scheme, item chain.SignItem, sigHex string) error {
 	raw, err := hex.DecodeString(sigHex)
 	if err != nil || len(raw) != 64 {
 		return fmt.Errorf("not 64 bytes of hex")
 	}
-	var rs, ss btcec.ModNScalar
-	if rs.SetByteSlice(raw[:32]) || rs.IsZero() || ss.SetByteSlice(raw[32:]) || ss.IsZero() {
-		return fmt.Errorf("r or s out of range")
-	}
-	key, err := btcec.ParsePubKey(pub[:])
-	if err != nil {
-		return err
-	}
-	if !btcecdsa.NewSignature(&rs, &ss).Verify(digest[:], key) {
-		return fmt.Errorf("not by the input's key (%x) over the re-derived digest %x", pub, digest)
-	}
-	return nil
+	return chain.Verify(scheme, item, raw)
 }
 
 // ParseWalletKeys reads a -wallets file: a JSON object of wallet id to

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/signer/audit"
 )
 
@@ -29,12 +32,20 @@ const (
 )
 
 // A Withdrawal is one withdrawal as the logs tell it, merged across nodes.
+// Amounts are in base units of their asset (satoshis, wei, a token's
+// smallest unit).
 type Withdrawal struct {
 	ID, Wallet, Destination string
-	AmountSat, FeeSat       int64
-	Status, Rule            string
-	Received                time.Time // first received, on any node
-	Approvals               []string  // officers, from withdrawal.approved
+	// Asset and Amount are the intent's; Asset is "" if no log's intent
+	// could be read.
+	Asset  string
+	Amount chain.Amount
+	// Fee and FeeAsset are the allowed decision's ("" if none).
+	Fee          chain.Amount
+	FeeAsset     string
+	Status, Rule string
+	Received     time.Time // first received, on any node
+	Approvals    []string  // officers, from withdrawal.approved
 }
 
 // PolicyChange is one policy.accepted record.
@@ -65,23 +76,33 @@ type ReportData struct {
 	Kinds       map[audit.Kind]int // every kind, all logs
 	Unknown     map[audit.Kind]int // kinds this build does not know (and does not read)
 	BadBodies   int                // records of a known kind whose body did not parse
+	// Decimals are the decimals of each wallet's assets, as the bundles
+	// in the logs give them (wallet, then asset).
+	Decimals map[string]map[string]int
 }
 
-// WalletSummary is one wallet's withdrawals in a report.
+// WalletSummary is one wallet's withdrawals in a report. Amounts are per
+// asset, in base units.
 type WalletSummary struct {
-	Wallet    string
-	Count     map[string]int   // by status
-	Amount    map[string]int64 // satoshis, by status
-	Fees      int64            // of signed withdrawals, where known
-	ByRule    map[string]int   // refusals
-	RuleSat   map[string]int64
-	ByDay     map[string]int64 // signed satoshis by UTC day (2006-01-02)
-	ByOfficer map[string]int
+	Wallet string
+	// Assets are the assets its withdrawals paid and its fees were paid
+	// in, sorted; BTC alone when the logs tell none.
+	Assets     []string
+	Count      map[string]int           // by status
+	Amount     map[string]chain.Amounts // by status
+	Fees       chain.Amounts            // of signed withdrawals, where known
+	ByRule     map[string]int           // refusals
+	RuleAmount map[string]chain.Amounts
+	ByDay      map[string]chain.Amounts // signed, by UTC day (2006-01-02)
+	ByOfficer  map[string]int
+	// Decimals are those the bundles give for its assets; BTC's is 8.
+	Decimals map[string]int
 }
 
 // Collect reads every log (verified records only) into a report.
 func Collect(logs []*Log) *ReportData {
-	d := &ReportData{Withdrawals: map[string]*Withdrawal{}, Kinds: map[audit.Kind]int{}, Unknown: map[audit.Kind]int{}}
+	d := &ReportData{Withdrawals: map[string]*Withdrawal{}, Kinds: map[audit.Kind]int{}, Unknown: map[audit.Kind]int{},
+		Decimals: map[string]map[string]int{}}
 	for _, l := range logs {
 		st := LogState{Node: l.Node, Path: l.Path}
 		for e, err := range l.Records() {
@@ -157,6 +178,7 @@ func (d *ReportData) add(e *Entry) {
 			pc.Hash = stringField(b, "hash", "policy_hash", "bundle_hash")
 		}
 		d.Policy = append(d.Policy, pc)
+		d.decimals(e)
 		return
 	}
 	if !e.Kind.Known() {
@@ -176,13 +198,8 @@ func (d *ReportData) add(e *Entry) {
 	switch b := b.(type) {
 	case *audit.WithdrawalReceived:
 		w := d.withdrawal(b.WithdrawalID)
-		var in struct {
-			WalletID    string `json:"wallet_id"`
-			Destination string `json:"destination"`
-			AmountSat   int64  `json:"amount_sat"`
-		}
-		if json.Unmarshal(b.Intent, &in) == nil && w.Wallet == "" {
-			w.Wallet, w.Destination, w.AmountSat = in.WalletID, in.Destination, in.AmountSat
+		if in, ok := ReadIntent(b.Intent); ok && w.Wallet == "" {
+			w.Wallet, w.Destination, w.Asset, w.Amount = in.WalletID, in.Destination, in.Asset, in.Amount
 		}
 		if w.Received.IsZero() || e.Time.Before(w.Received) {
 			w.Received = e.Time
@@ -190,8 +207,8 @@ func (d *ReportData) add(e *Entry) {
 	case *audit.WithdrawalDecided:
 		w := d.withdrawal(b.WithdrawalID)
 		if b.Allowed {
-			if b.FeeSat > 0 {
-				w.FeeSat = b.FeeSat
+			if fee, asset := b.FeeOf(); asset != "" && !fee.IsZero() {
+				w.Fee, w.FeeAsset = fee, asset
 			}
 		} else {
 			if w.Rule == "" {
@@ -204,6 +221,68 @@ func (d *ReportData) add(e *Entry) {
 	case *audit.WithdrawalFailed:
 		d.withdrawal(b.WithdrawalID).set(StatusFailed)
 	}
+}
+
+// decimals reads the decimals of every wallet's assets from a
+// policy.accepted record's bundle, if it parses.
+func (d *ReportData) decimals(e *Entry) {
+	b, err := e.Body()
+	if err != nil {
+		return
+	}
+	pa, ok := b.(*audit.PolicyAccepted)
+	if !ok {
+		return
+	}
+	bundle, err := policy.ParseBundle(pa.Bundle)
+	if err != nil {
+		return
+	}
+	for id, w := range bundle.Wallets {
+		_, params := w.ChainOf()
+		for _, l := range w.AssetLimits() {
+			if dec, ok := params.Decimals(l.Asset); ok {
+				if d.Decimals[id] == nil {
+					d.Decimals[id] = map[string]int{}
+				}
+				d.Decimals[id][l.Asset] = dec
+			}
+		}
+	}
+}
+
+// IntentFacts is what a report or an export reads of a withdrawal's
+// intent. Asset is "" when the intent names no amount.
+type IntentFacts struct {
+	WalletID, Destination, Asset string
+	Amount                       chain.Amount
+}
+
+// ReadIntent reads the intent of a withdrawal.received body: canonical
+// bytes of either version (chain.ParseIntent), or, leniently by field
+// name, intents of logs written while the format was settling (an
+// amount_sat is of BTC).
+func ReadIntent(raw []byte) (IntentFacts, bool) {
+	if in, err := chain.ParseIntent(raw); err == nil {
+		return IntentFacts{WalletID: in.WalletID, Destination: in.Destination, Asset: in.Asset, Amount: in.Amount}, true
+	}
+	var in struct {
+		WalletID    string `json:"wallet_id"`
+		Destination string `json:"destination"`
+		Asset       string `json:"asset"`
+		Amount      string `json:"amount"`
+		AmountSat   *int64 `json:"amount_sat"`
+	}
+	if json.Unmarshal(raw, &in) != nil {
+		return IntentFacts{}, false
+	}
+	f := IntentFacts{WalletID: in.WalletID, Destination: in.Destination}
+	if a, err := chain.ParseAmount(in.Amount); err == nil && in.Asset != "" {
+		f.Asset, f.Amount = in.Asset, a
+	} else if in.AmountSat != nil && *in.AmountSat >= 0 && (in.Asset == "" || in.Asset == bitcoin.Asset) {
+		f.Asset, f.Amount = bitcoin.Asset, chain.AmountOf(uint64(*in.AmountSat))
+	}
+	return f, true
 }
 
 func stringField(m map[string]any, names ...string) string {
@@ -229,21 +308,32 @@ func (d *ReportData) Wallets() []*WalletSummary {
 		}
 		s := by[id]
 		if s == nil {
-			s = &WalletSummary{Wallet: id, Count: map[string]int{}, Amount: map[string]int64{}, ByRule: map[string]int{},
-				RuleSat: map[string]int64{}, ByDay: map[string]int64{}, ByOfficer: map[string]int{}}
+			s = &WalletSummary{Wallet: id, Count: map[string]int{}, Amount: map[string]chain.Amounts{}, ByRule: map[string]int{},
+				RuleAmount: map[string]chain.Amounts{}, ByDay: map[string]chain.Amounts{}, ByOfficer: map[string]int{},
+				Decimals: map[string]int{bitcoin.Asset: 8}}
+			for asset, dec := range d.Decimals[id] {
+				s.Decimals[asset] = dec
+			}
 			by[id] = s
 		}
+		amount := chain.Amounts{}
+		if w.Asset != "" {
+			amount[w.Asset] = w.Amount
+		}
 		s.Count[w.Status]++
-		s.Amount[w.Status] += w.AmountSat
+		s.Amount[w.Status] = plus(s.Amount[w.Status], amount)
 		switch w.Status {
 		case StatusSigned:
-			s.Fees += w.FeeSat
+			if w.FeeAsset != "" {
+				s.Fees = plus(s.Fees, chain.Amounts{w.FeeAsset: w.Fee})
+			}
 			if !w.Received.IsZero() {
-				s.ByDay[w.Received.UTC().Format(time.DateOnly)] += w.AmountSat
+				day := w.Received.UTC().Format(time.DateOnly)
+				s.ByDay[day] = plus(s.ByDay[day], amount)
 			}
 		case StatusRefused:
 			s.ByRule[w.Rule]++
-			s.RuleSat[w.Rule] += w.AmountSat
+			s.RuleAmount[w.Rule] = plus(s.RuleAmount[w.Rule], amount)
 		}
 		for _, o := range w.Approvals {
 			s.ByOfficer[o]++
@@ -251,6 +341,22 @@ func (d *ReportData) Wallets() []*WalletSummary {
 	}
 	out := make([]*WalletSummary, 0, len(by))
 	for _, s := range by {
+		assets := map[string]bool{}
+		for _, a := range s.Amount {
+			for asset := range a {
+				assets[asset] = true
+			}
+		}
+		for asset := range s.Fees {
+			assets[asset] = true
+		}
+		if len(assets) == 0 {
+			assets[bitcoin.Asset] = true
+		}
+		for asset := range assets {
+			s.Assets = append(s.Assets, asset)
+		}
+		slices.Sort(s.Assets)
 		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b *WalletSummary) int {
@@ -263,4 +369,16 @@ func (d *ReportData) Wallets() []*WalletSummary {
 		return 0
 	})
 	return out
+}
+
+// plus returns a+b; a sum that would pass 2^256 (no real log's) stays at
+// a's.
+func plus(a, b chain.Amounts) chain.Amounts {
+	if sum, ok := a.Plus(b); ok {
+		return sum
+	}
+	if a == nil {
+		return chain.Amounts{}
+	}
+	return a
 }

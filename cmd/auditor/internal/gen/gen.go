@@ -2,14 +2,15 @@
 // tests: the log a busy coordinator node would keep, which passes both
 // 'auditor verify' and 'auditor replay' with no finding.
 //
-// Everything replay re-derives is real: policy bundles signed by the
-// policytest officers (alice, bob and carol), a wallet whose root key is
-// a throwaway secp256k1 key, intents signed by the policytest ledger,
-// PSBTs built by bitcoin.BuildWithdrawal over made-up previous
-// transactions, decisions made by policy.Bundle.Decide with the wallet's
-// velocity as a node counts it, approval statements signed by officers,
-// and ECDSA signatures by the inputs' child private keys over the
-// re-derived digests. Peer heads, session ids and refused calls are
+// Everything replay re-derives is real: policy bundles (format 2) signed
+// by the policytest officers (alice, bob and carol), a Bitcoin wallet
+// whose root key is a throwaway secp256k1 key, intents (version 2
+// canonical bytes) signed by the policytest ledger, PSBTs built by
+// bitcoin.BuildWithdrawal over made-up previous transactions, decisions
+// made by policy.Bundle.Decide with the wallet's velocity as a node
+// counts it and recorded by audit.Decided as the node records them,
+// approval statements signed by officers, and ECDSA signatures by the
+// inputs' child private keys over the re-derived digests. Peer heads, session ids and refused calls are
 // made up. The node's certificate comes from a throwaway cluster CA
 // returned with the log, and the wallet's root (public key and chain
 // code) is returned for 'auditor replay -wallets'. Nothing here is a

@@ -19,6 +19,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
+	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/policy/policytest"
 	"github.com/countersign/countersign/signer/audit"
@@ -84,7 +85,7 @@ type traffic struct {
 	wallet  walletKeys
 	bundles []acceptedBundle // in the order they are accepted
 	current *policy.Bundle
-	rules   *policy.WalletRules
+	caps    btcCaps  // the wallet's BTC caps in the bundle in force
 	allow   []string // allowlisted addresses of the bundle in force
 	vsize   [4]int64 // virtual size of a withdrawal of 1..3 inputs, with change: its fee is rate × vsize
 	gap     float64  // mean time between arrivals, in ns
@@ -110,16 +111,30 @@ type walletKeys struct {
 type acceptedBundle struct {
 	b      *policy.Bundle
 	body   []byte // its policy.accepted record
-	rules  *policy.WalletRules
+	caps   btcCaps
 	allow  []string
 	at     time.Time
 	signed []string
 }
 
+// btcCaps are a wallet's BTC limits, in satoshis, as the planner counts.
+type btcCaps struct {
+	maxAmount, daily, weekly int64
+}
+
+// sat is a number of satoshis as an amount.
+func sat(v int64) chain.Amount { return chain.AmountOf(uint64(v)) }
+
+// satsOf is an amount of satoshis the planner set, back as a number.
+func satsOf(a chain.Amount) int64 {
+	v, _ := a.Int64()
+	return v
+}
+
 type spend struct {
 	id      string
 	at      time.Time
-	outflow int64
+	outflow int64 // satoshis: the wallet pays BTC only
 }
 
 func newTraffic(o Options, certDER []byte, st *Stats) (*traffic, error) {
@@ -233,9 +248,12 @@ func (t *traffic) policies() error {
 	g := policytest.Genesis(cluster)
 	v2 := g
 	v2.Version, v2.Description = 2, "wallet "+t.wallet.id+": hot wallet of the exchange"
-	rules := &policy.WalletRules{Name: "hot", Network: bitcoin.Mainnet, Role: policy.RoleHot,
-		MaxAmountSat: maxAmountSat, DailyCapSat: daily, WeeklyCapSat: weekly, MaxFeeSat: maxFeeSat,
-		ApprovalTiers: []policy.Tier{{MinAmountSat: tierMinSat, Approvals: 2, Group: "treasury"}},
+	// Format 2, as an officer writes a bundle today: the chain, BTC's caps
+	// in satoshis as decimal strings, the fee cap, the tier's asset.
+	rules := &policy.WalletRules{Name: "hot", Chain: bitcoin.Name, Network: string(bitcoin.Mainnet), Role: policy.RoleHot,
+		Assets:        []policy.AssetLimits{{Asset: bitcoin.Asset, MaxAmount: sat(maxAmountSat), DailyCap: sat(daily), WeeklyCap: sat(weekly)}},
+		MaxFee:        sat(maxFeeSat),
+		ApprovalTiers: []policy.Tier{{Asset: bitcoin.Asset, MinAmount: sat(tierMinSat), Approvals: 2, Group: "treasury"}},
 		Originators:   []policy.Originator{policytest.Ledger.Originator()}}
 	for i, a := range allow[:allowlistSize] {
 		rules.Destinations = append(rules.Destinations, policy.Destination{Address: a, Label: fmt.Sprintf("exchange-%02d", i+1)})
@@ -244,7 +262,7 @@ func (t *traffic) policies() error {
 	v3 := v2
 	v3.Version, v3.Description = 3, "wallet "+t.wallet.id+": caps up 10%, two more destinations"
 	r3 := *rules
-	r3.DailyCapSat, r3.WeeklyCapSat = daily*11/10, weekly*11/10
+	r3.Assets = []policy.AssetLimits{{Asset: bitcoin.Asset, MaxAmount: sat(maxAmountSat), DailyCap: sat(daily * 11 / 10), WeeklyCap: sat(weekly * 11 / 10)}}
 	r3.Destinations = slices.Clone(rules.Destinations)
 	for i, a := range allow[allowlistSize:] {
 		r3.Destinations = append(r3.Destinations, policy.Destination{Address: a, Label: fmt.Sprintf("otc-desk-%d", i+1)})
@@ -302,7 +320,8 @@ func (t *traffic) policies() error {
 		}
 		ab := acceptedBundle{b: b, body: mustBody(body), at: t.o.Start.Add(spec.at + time.Duration(i)*time.Second), signed: signedBy, allow: spec.allow}
 		if w := b.Wallets[t.wallet.id]; w != nil {
-			ab.rules = w
+			l := w.Limits(bitcoin.Asset)
+			ab.caps = btcCaps{maxAmount: satsOf(l.MaxAmount), daily: satsOf(l.DailyCap), weekly: satsOf(l.WeeklyCap)}
 		}
 		t.bundles = append(t.bundles, ab)
 		prev = b
@@ -351,7 +370,7 @@ type withdrawal struct {
 	seed                  uint64
 	at                    time.Time
 	bundle                *policy.Bundle
-	spent                 policy.Velocity
+	spentDay, spentWeek   int64 // satoshis, as the node counts them
 	allowed               bool
 	rule                  string
 	tier                  bool
@@ -469,7 +488,7 @@ func (t *traffic) run(items chan<- item) error {
 		case evPolicy:
 			ab := t.bundles[e.i]
 			emit(audit.KindPolicyAccepted, e.at, ab.body, nil, 0)
-			t.current, t.rules, t.allow = ab.b, ab.rules, ab.allow
+			t.current, t.caps, t.allow = ab.b, ab.caps, ab.allow
 		case evArrive:
 			t.arrive(e.at, emit)
 		case evApproval:
@@ -550,7 +569,7 @@ func (t *traffic) arrive(at time.Time, emit func(audit.Kind, time.Time, []byte, 
 	w.fee = w.feeRate * t.vsize[w.inputs]
 	w.outflow = w.amount + w.fee
 	w.changeIndex = t.rnd.Uint32N(1000)
-	w.spent = t.spent(at)
+	w.spentDay, w.spentWeek = t.spent(at)
 	w.abort = t.rnd.IntN(1000) < shareAbort
 
 	// What Decide will say, in its order of rules.
@@ -558,11 +577,11 @@ func (t *traffic) arrive(at time.Time, emit func(audit.Kind, time.Time, []byte, 
 	switch {
 	case !listed:
 		w.rule = policy.RuleDestinationNotAllowed
-	case w.amount > t.rules.MaxAmountSat:
+	case w.amount > t.caps.maxAmount:
 		w.rule = policy.RuleAmountOverCap
-	case w.spent.Day+w.outflow > t.rules.DailyCapSat:
+	case w.spentDay+w.outflow > t.caps.daily:
 		w.rule = policy.RuleDailyCapExceeded
-	case w.spent.Week+w.outflow > t.rules.WeeklyCapSat:
+	case w.spentWeek+w.outflow > t.caps.weekly:
 		w.rule = policy.RuleWeeklyCapExceeded
 	default:
 		w.allowed = true
@@ -653,11 +672,10 @@ func (t *traffic) planApprovals(w *withdrawal) {
 	}
 }
 
-// spent is the wallet's velocity at now as a node counts it (and replay
-// recomputes it): allowed withdrawals decided in the windows, not
-// rejected nor failed since.
-func (t *traffic) spent(now time.Time) policy.Velocity {
-	var v policy.Velocity
+// spent is the wallet's velocity at now, in satoshis, as a node counts it
+// (and replay recomputes it): allowed withdrawals decided in the windows,
+// not rejected nor failed since.
+func (t *traffic) spent(now time.Time) (dayTotal, weekTotal int64) {
 	day, week := now.Add(-policy.Day), now.Add(-policy.Week)
 	keep := t.spends[:0]
 	for _, s := range t.spends {
@@ -665,12 +683,24 @@ func (t *traffic) spent(now time.Time) policy.Velocity {
 			continue
 		}
 		keep = append(keep, s)
-		v.Week += s.outflow
+		weekTotal += s.outflow
 		if !s.at.Before(day) {
-			v.Day += s.outflow
+			dayTotal += s.outflow
 		}
 	}
 	t.spends = keep
+	return dayTotal, weekTotal
+}
+
+// velocity is what the node passes to Decide: BTC only, none if 0.
+func velocity(day, week int64) policy.Velocity {
+	var v policy.Velocity
+	if day > 0 {
+		v.Day = chain.Amounts{bitcoin.Asset: sat(day)}
+	}
+	if week > 0 {
+		v.Week = chain.Amounts{bitcoin.Asset: sat(week)}
+	}
 	return v
 }
 
@@ -679,49 +709,38 @@ func (t *traffic) unspend(id string) {
 }
 
 // build makes a withdrawal's bodies, on the pool: its PSBT, the ledger's
-// signature of its intent, the node's decision (which must be the
-// planner's), the officers' approvals, and the signatures of its inputs.
+// signature of its intent (version 2, as the node's backend sends it
+// today), the node's decision (which must be the planner's), the
+// officers' approvals, and the signatures of its inputs.
 func (t *traffic) build(w *withdrawal) error {
 	rnd := mrand.New(mrand.NewPCG(w.seed, 1))
-	in := bitcoin.Intent{WithdrawalID: w.id, WalletID: t.wallet.id, Network: bitcoin.Mainnet, Asset: bitcoin.Asset,
+	bin := bitcoin.Intent{WithdrawalID: w.id, WalletID: t.wallet.id, Network: bitcoin.Mainnet, Asset: bitcoin.Asset,
 		Destination: w.dest, Amount: w.amount, FeeCap: feeCapSat, RequestedBy: w.requestedBy}
-	psbt, err := bitcoin.BuildWithdrawal(in, t.wallet.key, t.utxos(rnd, w.inputs, w.amount), w.changeIndex, w.feeRate)
+	psbt, err := bitcoin.BuildWithdrawal(bin, t.wallet.key, t.utxos(rnd, w.inputs, w.amount), w.changeIndex, w.feeRate)
 	if err != nil {
 		return fmt.Errorf("gen: withdrawal %s: %w", w.id, err)
 	}
+	in := bitcoin.NeutralIntent(bin)
 	canonical := in.Canonical()
 	sig, err := policytest.Ledger.Signer.Sign(keys.NamespaceIntent, canonical)
 	if err != nil {
 		return err
 	}
-	d := w.bundle.Decide(policy.Request{Intent: in, IntentSignature: sig, PSBT: psbt, Wallet: t.wallet.key, Spent: w.spent, Now: w.at})
-	if d.Allowed != w.allowed || d.Rule != w.rule || (d.Allowed && (d.Outflow != w.outflow || (d.Approval != nil) != w.tier)) {
-		return fmt.Errorf("gen: withdrawal %s: the planner expected allowed %v (%s, outflow %d), Decide says %v (%s: %s, outflow %d)",
+	spent := velocity(w.spentDay, w.spentWeek)
+	d := w.bundle.Decide(policy.Request{Intent: in, IntentSignature: sig, UnsignedTx: psbt, Wallet: bitcoin.NeutralKey(t.wallet.key),
+		Spent: spent, Now: w.at})
+	outflow := satsOf(d.Outflow[bitcoin.Asset])
+	if d.Allowed != w.allowed || d.Rule != w.rule || (d.Allowed && (outflow != w.outflow || len(d.Outflow) != 1 || (d.Approval != nil) != w.tier)) {
+		return fmt.Errorf("gen: withdrawal %s: the planner expected allowed %v (%s, outflow %d sat), Decide says %v (%s: %s, outflow %v)",
 			w.id, w.allowed, w.rule, w.outflow, d.Allowed, d.Rule, d.Reason, d.Outflow)
 	}
 	w.bodies = make([][]byte, partApproval+len(w.approvals))
 
 	// As the node's admit writes them.
 	hash := policy.RequestHash(in, psbt)
-	hashHex := hex.EncodeToString(hash[:])
-	w.bodies[partReceived] = mustBody(audit.WithdrawalReceived{WithdrawalID: w.id, RequestHash: hashHex, Intent: canonical, PSBT: psbt,
-		From: "backend", IntentSignature: string(sig)})
-	decided := audit.WithdrawalDecided{WithdrawalID: w.id, RequestHash: hashHex, Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason,
-		PolicyHash: hex.EncodeToString(d.PolicyHash[:]), PolicyVersion: d.PolicyVersion, Originator: d.Originator,
-		DecidedAt: w.at, SpentDaySat: w.spent.Day, SpentWeekSat: w.spent.Week}
-	if d.Withdrawal != nil {
-		decided.TxID, decided.FeeSat = d.Withdrawal.TxID.String(), d.Withdrawal.Fee
-		for _, dg := range d.Withdrawal.Digests {
-			decided.Digests = append(decided.Digests, hex.EncodeToString(dg[:]))
-		}
-	}
-	if d.Allowed {
-		decided.OutflowSat = d.Outflow
-		if d.Approval != nil {
-			decided.Approvals, decided.ApprovalGroup, decided.TierMinAmountSat = d.Approval.Approvals, d.Approval.Group, d.Approval.MinAmountSat
-		}
-	}
-	w.bodies[partDecided] = mustBody(decided)
+	w.bodies[partReceived] = mustBody(audit.WithdrawalReceived{WithdrawalID: w.id, RequestHash: hex.EncodeToString(hash[:]), Intent: canonical,
+		UnsignedTx: psbt, From: "backend", IntentSignature: string(sig)})
+	w.bodies[partDecided] = mustBody(audit.Decided(w.id, hash, d, spent, w.at))
 	if !d.Allowed {
 		return nil
 	}
@@ -734,26 +753,26 @@ func (t *traffic) build(w *withdrawal) error {
 
 	// The signatures the committee would make: by each input's child key,
 	// the wallet's root private key plus the input's tweak.
-	sigs := make([][64]byte, len(d.Withdrawal.Inputs))
+	sigs := make([][64]byte, len(d.Tx.Sign))
 	hexSigs := make([]string, len(sigs))
-	for i, input := range d.Withdrawal.Inputs {
+	for i, item := range d.Tx.Sign {
 		var k, tweak btcec.ModNScalar
 		k.Set(&t.wallet.priv)
-		if tweak.SetBytes(&input.Tweak) != 0 {
+		if tweak.SetBytes(&item.Tweak) != 0 {
 			return fmt.Errorf("gen: withdrawal %s input %d: tweak not below the curve order", w.id, i)
 		}
 		k.Add(&tweak)
-		compact := btcecdsa.SignCompact(btcec.PrivKeyFromScalar(&k), d.Withdrawal.Digests[i][:], true)
+		compact := btcecdsa.SignCompact(btcec.PrivKeyFromScalar(&k), item.Message, true)
 		sigs[i] = [64]byte(compact[1:])
 		hexSigs[i] = hex.EncodeToString(sigs[i][:])
 	}
-	signedTx, err := d.Withdrawal.Finalize(sigs)
+	done, err := d.Tx.Finish(sigs)
 	if err != nil {
 		return fmt.Errorf("gen: withdrawal %s: %w", w.id, err)
 	}
 	w.bodies[partEnded] = mustBody(audit.SessionEnded{SessionID: w.session, Outcome: "signed", Signatures: hexSigs})
-	w.bodies[partSigned] = mustBody(audit.WithdrawalSigned{WithdrawalID: w.id, SessionID: w.session, TxID: d.Withdrawal.TxID.String(),
-		Signatures: hexSigs, SignedTx: hex.EncodeToString(signedTx)})
+	w.bodies[partSigned] = mustBody(audit.WithdrawalSigned{WithdrawalID: w.id, SessionID: w.session, TxID: done.TxID,
+		Signatures: hexSigs, SignedTx: hex.EncodeToString(done.Raw)})
 	return nil
 }
 
@@ -766,17 +785,18 @@ func (t *traffic) approve(w *withdrawal, d policy.Decision, hash [32]byte) error
 	pending := policy.Pending{WithdrawalID: w.id, RequestHash: hash, RequestedBy: w.requestedBy, Tier: *d.Approval}
 	var counted []policy.SignedApproval
 	for i, a := range w.approvals {
-		stmt := policy.Approval{Verdict: a.verdict, WithdrawalID: w.id, RequestHash: hash, TxID: d.Withdrawal.TxID.String(),
+		stmt := policy.Approval{Verdict: a.verdict, WithdrawalID: w.id, RequestHash: hash, TxID: d.Tx.ID,
 			PolicyHash: d.PolicyHash, Expires: a.at.Add(approvalLifetime).Truncate(time.Second), Reason: a.reason}.Statement()
 		sig, err := a.by.Signer.Sign(keys.NamespaceApproval, stmt)
 		if err != nil {
 			return err
 		}
 		s := policy.SignedApproval{Officer: a.by.Name, Statement: stmt, Signature: sig}
-		st, problem := w.bundle.CheckApproval(s, pending, a.at)
-		if problem == nil && st.Verdict == policy.VerdictApprove && slices.ContainsFunc(counted, func(c policy.SignedApproval) bool { return c.Officer == a.by.Name }) {
-			problem = &policy.ApprovalError{Rule: policy.ApprovalDuplicate, Reason: a.by.Name + " already approved; an officer counts once"}
+		var kept []string
+		for _, c := range counted {
+			kept = append(kept, c.Officer)
 		}
+		st, problem := w.bundle.CheckAnother(s, pending, kept, a.at)
 		ev := audit.WithdrawalApproval{WithdrawalID: w.id, Officer: a.by.Name, Verdict: st.Verdict, Statement: string(stmt),
 			Signature: string(sig), Counted: problem == nil, From: "officer " + a.by.Name}
 		if problem != nil {
