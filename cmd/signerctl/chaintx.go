@@ -125,6 +125,9 @@ func (c *cli) verifyHere(ctx context.Context, cf *clientFlags, w *pb.Withdrawal,
 	if err != nil {
 		return nil, fmt.Errorf("its intent does not parse: %w", err)
 	}
+	if in.Chain != ethereum.Name {
+		return &signedView{txID: w.GetTx().GetId(), verified: "not here: signerctl checks Bitcoin and Ethereum results only"}, nil
+	}
 	r, err := c.rederiveHere(ctx, cf, "withdraw watch", in, unsigned, w.GetPolicyVersion())
 	if err != nil {
 		return nil, err
@@ -132,25 +135,32 @@ func (c *cli) verifyHere(ctx context.Context, cf *clientFlags, w *pb.Withdrawal,
 	if r.tx == nil {
 		return nil, fmt.Errorf("it does not re-derive under policy version %d: %s", r.version, r.detail)
 	}
-	var sigs [][64]byte
-	switch in.Chain {
-	case ethereum.Name:
-		sigs, err = ethSignatures(unsigned, w.GetSignedTx())
-	default:
-		return &signedView{txID: w.GetTx().GetId(), verified: "not here: signerctl checks Bitcoin and Ethereum results only"}, nil
-	}
+	txID, err := checkFinished(r.tx, unsigned, w.GetSignedTx(), w.GetTx().GetId())
 	if err != nil {
 		return nil, err
 	}
-	fin, err := r.tx.Finish(sigs)
+	return &signedView{txID: txID, verified: fmt.Sprintf("here too: re-derived under policy version %d, its signature recovers to the wallet's key and re-assembles to the very bytes served (policy/%s's own Finish)",
+		r.version, in.Chain)}, nil
+}
+
+// checkFinished checks an Ethereum withdrawal's signed result against its
+// transaction re-derived here: the signature it carries, given to the
+// chain's Finish (which checks it is the wallet's key's), must give back
+// the very bytes served, and the final id the node named. It returns that
+// id.
+func checkFinished(tx *chain.Tx, unsigned, signed []byte, servedID string) (string, error) {
+	sigs, err := ethSignatures(unsigned, signed)
+	if err != nil {
+		return "", err
+	}
+	fin, err := tx.Finish(sigs)
 	switch {
 	case err != nil:
-		return nil, err
-	case !bytes.Equal(fin.Raw, w.GetSignedTx()):
-		return nil, errors.New("its signature, put into the transaction re-derived here, gives other bytes than the node served")
-	case fin.TxID != w.GetTx().GetId():
-		return nil, fmt.Errorf("its id is %s, the node says %s", fin.TxID, w.GetTx().GetId())
+		return "", err
+	case !bytes.Equal(fin.Raw, signed):
+		return "", errors.New("its signature, put into the transaction re-derived here, gives other bytes than the node served")
+	case fin.TxID != servedID:
+		return "", fmt.Errorf("its id is %s, the node says %s", fin.TxID, servedID)
 	}
-	return &signedView{txID: fin.TxID, verified: fmt.Sprintf("here too: re-derived under policy version %d, its signature recovers to the wallet's key and re-assembles to the very bytes served (%s's own checks)",
-		r.version, in.Chain)}, nil
+	return fin.TxID, nil
 }

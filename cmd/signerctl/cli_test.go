@@ -81,7 +81,8 @@ func TestUsageErrors(t *testing.T) {
 		{"wallet show with two ids", []string{"wallet", "show", "w-1", "w-2"}, []string{`unexpected argument "w-2"`}},
 		{"address without wallet", []string{"address"}, []string{"-wallet is required"}},
 		{"address on an unknown network", []string{"address", "-wallet", "w-1", "-network", "litecoin"}, []string{`-network "litecoin": want mainnet, testnet, signet or regtest`}},
-		{"address on an unknown chain", []string{"address", "-wallet", "w-1", "-chain", "dogecoin"}, []string{`-chain "dogecoin": want one of bitcoin`}},
+		{"address on an unknown chain", []string{"address", "-wallet", "w-1", "-chain", "dogecoin"}, []string{`-chain "dogecoin": want one of bitcoin, ethereum`}},
+		{"address on an unknown Ethereum network", []string{"address", "-wallet", "w-1", "-chain", "ethereum", "-network", "goerli"}, []string{`-network "goerli": want mainnet, sepolia, holesky or dev`}},
 		{"hardened index", []string{"address", "-wallet", "w-1", "-index", "2147483648"}, []string{"-index 2147483648: non-hardened indexes are below 2^31"}},
 		{"pool wait for nothing", []string{"pool", "wait", "-min", "0"}, []string{"-min must be at least 1"}},
 		{"init without genesis", []string{"init"}, []string{"-genesis is required", "usage: signerctl init -genesis FILE"}},
@@ -119,9 +120,10 @@ func TestHelp(t *testing.T) {
 		{[]string{"address", "-h"}, []string{"usage: signerctl address", "-chain", "-network", "-change", "-index", "never defaults to mainnet", "Bitcoin to regtest"}},
 		{[]string{"wallet", "show", "-help"}, []string{"usage: signerctl wallet show WALLET_ID"}},
 		{[]string{"help", "fund"}, []string{"usage: signerctl fund", "broadcast nowhere", "-utxos-out"}},
-		{[]string{"help", "withdraw"}, []string{"usage: signerctl withdraw build", "usage: signerctl withdraw submit", "withdrawal.id_reused", "usage: signerctl withdraw watch"}},
+		{[]string{"help", "withdraw"}, []string{"usage: signerctl withdraw build", "usage: signerctl withdraw submit", "withdrawal.id_reused", "usage: signerctl withdraw watch",
+			"-chain", "-max-fee-per-gas", "-safe-tx-gas", "SafeTx", "EIP-1559", "-tx"}},
 		{[]string{"help", "policy"}, []string{"usage: signerctl policy propose", "-weekly-cap", "-originator", "-tier", "officer policy sign",
-			"usage: signerctl policy show", "-version"}},
+			"usage: signerctl policy show", "-version", "-chain-id", "-token", "-safe-version", "-amend", "-cap", "-allow-replacement"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

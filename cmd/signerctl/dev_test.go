@@ -36,6 +36,7 @@ func TestDevCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a key generation")
 	}
+	t.Parallel() // with TestDevClusterEthereum, whose key generation is its own
 	dir := filepath.Join(t.TempDir(), "cluster")
 	addrs := freeAddresses(t, 3)
 

@@ -39,7 +39,7 @@ func (c *cli) buildEthereum(ctx context.Context, cf *clientFlags, b *buildFlags)
 	}
 	for _, a := range []struct{ name, v string }{{"amount", b.amount}, {"fee-cap", b.feeCap}} {
 		if _, err := chain.ParseAmount(a.v); err != nil {
-			return usagef("-%s: %v (base units: wei, or the token's smallest unit)", a.name, err)
+			return usagef("-%s %q: want a whole number of base units (wei, or the token's smallest unit)", a.name, a.v)
 		}
 	}
 	if b.network != "" {
@@ -115,11 +115,11 @@ func (c *cli) buildEthereum(ctx context.Context, cf *clientFlags, b *buildFlags)
 func ethBuild(rules *policy.WalletRules, b *buildFlags) (chain.Intent, []byte, error) {
 	amount, err := chain.ParseAmount(b.amount)
 	if err != nil {
-		return chain.Intent{}, nil, usagef("-amount: %v (base units: wei, or the token's smallest unit)", err)
+		return chain.Intent{}, nil, usagef("-amount %q: want a whole number of base units (wei, or the token's smallest unit)", b.amount)
 	}
 	feeCap, err := chain.ParseAmount(b.feeCap)
 	if err != nil {
-		return chain.Intent{}, nil, usagef("-fee-cap: %v (wei)", err)
+		return chain.Intent{}, nil, usagef("-fee-cap %q: want a whole number of wei", b.feeCap)
 	}
 	_, cp := rules.ChainOf()
 	p, ok := cp.(*ethereum.Params)
@@ -145,11 +145,11 @@ func ethBuild(rules *policy.WalletRules, b *buildFlags) (chain.Intent, []byte, e
 		}
 		maxFee, ferr := chain.ParseAmount(b.maxFeePerGas)
 		if ferr != nil {
-			return chain.Intent{}, nil, usagef("-max-fee-per-gas: %v", ferr)
+			return chain.Intent{}, nil, usagef("-max-fee-per-gas %q: want a whole number of wei", b.maxFeePerGas)
 		}
 		prio, perr := chain.ParseAmount(b.priorityFee)
 		if perr != nil {
-			return chain.Intent{}, nil, usagef("-priority-fee: %v", perr)
+			return chain.Intent{}, nil, usagef("-priority-fee %q: want a whole number of wei", b.priorityFee)
 		}
 		gas := b.gasLimit
 		switch {

@@ -77,85 +77,100 @@ will check it (policy.ParseBundle) before it is written.`,
 		var ch walletChange
 		out := fs.String("o", "", "write the proposed bundle to this `file` (required)")
 		amend := fs.String("amend", "", "change this unsigned draft `file` (of the next version) instead of the bundle in force")
-		fs.StringVar(&ch.wallet, "wallet", "", "the wallet's `id` (required)")
-		fs.StringVar(&ch.name, "name", "", "the wallet's name, for people (default: its id)")
-		fs.StringVar(&ch.role, "wallet-role", "", "the wallet's role: hot, warm or cold (default: cold for a new wallet); -role is the client certificate's")
-		fs.StringVar(&ch.chain, "chain", "", "the wallet's `chain`, for a wallet new to the policy: "+strings.Join(chains.Names(), " or ")+" (default bitcoin)")
-		fs.StringVar(&ch.network, "network", "", "the wallet's `network`, for a wallet new to the policy (Bitcoin: mainnet, testnet, signet or regtest; Ethereum: mainnet, sepolia, holesky or dev)")
-		fs.StringVar(&ch.to, "to", "", "allow this destination `address`")
-		fs.StringVar(&ch.label, "label", "", "the destination's label, 1-64 bytes (required with -to)")
-		fs.BoolVar(&ch.anyDestination, "any-destination", false, "let a hot or warm wallet pay any address")
-		fs.Func("cap", "the caps of one asset in its base units, `ASSET=MAX:DAILY:WEEKLY` (an empty part: unchanged), repeatable", func(s string) error {
-			cp, err := parseCap(s)
-			ch.caps = append(ch.caps, cp)
-			return err
-		})
-		fs.Func("max-fee", "the greatest fee of one withdrawal, in base `units` of the chain's fee asset (satoshis, wei)", func(s string) error {
-			a, err := chain.ParseAmount(s)
-			if err != nil || a.IsZero() {
-				return errors.New("want a whole number of base units, at least 1")
-			}
-			ch.maxFee = a
-			return nil
-		})
-		fs.Uint64Var(&ch.maxAmount, "max-amount", 0, "Bitcoin: the greatest amount of one withdrawal, in `satoshis` (0: unchanged)")
-		fs.Uint64Var(&ch.dailyCap, "daily-cap", 0, "Bitcoin: the most that may leave in any 24 hours, amounts and fees, in `satoshis` (0: unchanged)")
-		fs.Uint64Var(&ch.weeklyCap, "weekly-cap", 0, "Bitcoin: the most that may leave in any 7 days, in `satoshis` (0: unchanged)")
-		fs.Func("tier", "an approval tier `[ASSET=]MIN:K:GROUP`, MIN in base units (no ASSET: BTC), repeatable; 'none' removes the wallet's tiers", func(s string) error {
-			if s == "none" {
-				ch.clearTiers = true
-				return nil
-			}
-			t, err := parseTier(s)
-			ch.tiers = append(ch.tiers, t)
-			return err
-		})
-		fs.Func("originator", "a system allowed to originate withdrawals, `NAME=KEYFILE.pub`, repeatable", func(s string) error {
-			name, path, ok := strings.Cut(s, "=")
-			if !ok {
-				return errors.New("want NAME=KEYFILE.pub")
-			}
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			k, err := keys.ParsePublicKey(strings.TrimSpace(string(raw)))
-			if err != nil {
-				return fmt.Errorf("%s: %v", path, err)
-			}
-			ch.originators = append(ch.originators, policy.Originator{Name: name, Key: k})
-			return nil
-		})
-		ch.eth.register(fs)
+		ch.register(fs)
 		return func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
 			}
-			switch {
-			case *out == "":
+			if *out == "" {
 				return usagef("-o is required")
-			case ch.wallet == "":
-				return usagef("-wallet is required")
-			case (ch.to == "") != (ch.label == ""):
-				return usagef("-to and -label go together")
 			}
-			for _, f := range []struct {
-				name string
-				v    uint64
-			}{{"max-amount", ch.maxAmount}, {"daily-cap", ch.dailyCap}, {"weekly-cap", ch.weeklyCap}} {
-				if f.v > bitcoin.MaxSatoshi {
-					return usagef("-%s %d: at most %d satoshis", f.name, f.v, int64(bitcoin.MaxSatoshi))
-				}
+			if err := ch.check(fs); err != nil {
+				return err
 			}
-			if ch.chain != "" {
-				if _, err := lookupChain(ch.chain); err != nil {
-					return err
-				}
-			}
-			ch.eth.given = visited(fs, ethParamFlags)
 			return c.policyPropose(ctx, &cf, ch, *out, *amend)
 		}
 	},
+}
+
+// register registers the flags of a wallet's change.
+func (ch *walletChange) register(fs *flag.FlagSet) {
+	fs.StringVar(&ch.wallet, "wallet", "", "the wallet's `id` (required)")
+	fs.StringVar(&ch.name, "name", "", "the wallet's name, for people (default: its id)")
+	fs.StringVar(&ch.role, "wallet-role", "", "the wallet's role: hot, warm or cold (default: cold for a new wallet); -role is the client certificate's")
+	fs.StringVar(&ch.chain, "chain", "", "the wallet's `chain`, for a wallet new to the policy: "+strings.Join(chains.Names(), " or ")+" (default bitcoin)")
+	fs.StringVar(&ch.network, "network", "", "the wallet's `network`, for a wallet new to the policy (Bitcoin: mainnet, testnet, signet or regtest; Ethereum: mainnet, sepolia, holesky or dev)")
+	fs.StringVar(&ch.to, "to", "", "allow this destination `address`")
+	fs.StringVar(&ch.label, "label", "", "the destination's label, 1-64 bytes (required with -to)")
+	fs.BoolVar(&ch.anyDestination, "any-destination", false, "let a hot or warm wallet pay any address")
+	fs.Func("cap", "the caps of one asset in its base units, `ASSET=MAX:DAILY:WEEKLY` (an empty part: unchanged), repeatable", func(s string) error {
+		cp, err := parseCap(s)
+		ch.caps = append(ch.caps, cp)
+		return err
+	})
+	fs.Func("max-fee", "the greatest fee of one withdrawal, in base `units` of the chain's fee asset (satoshis, wei)", func(s string) error {
+		a, err := chain.ParseAmount(s)
+		if err != nil || a.IsZero() {
+			return errors.New("want a whole number of base units, at least 1")
+		}
+		ch.maxFee = a
+		return nil
+	})
+	fs.Uint64Var(&ch.maxAmount, "max-amount", 0, "Bitcoin: the greatest amount of one withdrawal, in `satoshis` (0: unchanged)")
+	fs.Uint64Var(&ch.dailyCap, "daily-cap", 0, "Bitcoin: the most that may leave in any 24 hours, amounts and fees, in `satoshis` (0: unchanged)")
+	fs.Uint64Var(&ch.weeklyCap, "weekly-cap", 0, "Bitcoin: the most that may leave in any 7 days, in `satoshis` (0: unchanged)")
+	fs.Func("tier", "an approval tier `[ASSET=]MIN:K:GROUP`, MIN in base units (no ASSET: BTC), repeatable; 'none' removes the wallet's tiers", func(s string) error {
+		if s == "none" {
+			ch.clearTiers = true
+			return nil
+		}
+		t, err := parseTier(s)
+		ch.tiers = append(ch.tiers, t)
+		return err
+	})
+	fs.Func("originator", "a system allowed to originate withdrawals, `NAME=KEYFILE.pub`, repeatable", func(s string) error {
+		name, path, ok := strings.Cut(s, "=")
+		if !ok {
+			return errors.New("want NAME=KEYFILE.pub")
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		k, err := keys.ParsePublicKey(strings.TrimSpace(string(raw)))
+		if err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+		ch.originators = append(ch.originators, policy.Originator{Name: name, Key: k})
+		return nil
+	})
+	ch.eth.register(fs)
+}
+
+// check checks a wallet's change as parsed from fs, before anything is
+// asked of a node.
+func (ch *walletChange) check(fs *flag.FlagSet) error {
+	switch {
+	case ch.wallet == "":
+		return usagef("-wallet is required")
+	case (ch.to == "") != (ch.label == ""):
+		return usagef("-to and -label go together")
+	}
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"max-amount", ch.maxAmount}, {"daily-cap", ch.dailyCap}, {"weekly-cap", ch.weeklyCap}} {
+		if f.v > bitcoin.MaxSatoshi {
+			return usagef("-%s %d: at most %d satoshis", f.name, f.v, int64(bitcoin.MaxSatoshi))
+		}
+	}
+	if ch.chain != "" {
+		if _, err := lookupChain(ch.chain); err != nil {
+			return err
+		}
+	}
+	ch.eth.given = visited(fs, ethParamFlags)
+	return nil
 }
 
 // visited returns which of names the command line set.

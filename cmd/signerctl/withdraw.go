@@ -111,7 +111,7 @@ it.`,
 			if _, err := lookupChain(b.chain); err != nil {
 				return err
 			}
-			b.given = visited(fs, append(slices.Clone(bitcoinBuildFlags), ethBuildFlags...))
+			b.given = visited(fs, slices.Concat(bitcoinBuildFlags, ethBuildFlags, []string{"out"}))
 			if b.intentOut == "" || (b.out == "" && b.given["out"]) {
 				return usagef("-out and -intent-out must name files")
 			}
@@ -138,7 +138,7 @@ type buildFlags struct {
 	maxFeePerGas, priorityFee string
 	gasLimit, safeTxGas       uint64
 	out, intentOut            string
-	given                     map[string]bool // the chain flags given
+	given                     map[string]bool // the chain flags, and -out, given
 }
 
 // The flags of withdraw build that belong to one chain.
@@ -151,7 +151,7 @@ var (
 func (b *buildFlags) otherChainFlags(others []string) error {
 	for _, name := range others {
 		if b.given[name] {
-			return usagef("-%s is not a flag of a %s withdrawal", name, b.chain)
+			return usagef("-%s is not a flag of %s withdrawals", name, b.chain)
 		}
 	}
 	return nil
@@ -363,8 +363,8 @@ func (c *cli) walletRoot(ctx context.Context, cf *clientFlags, op, walletID stri
 	return w, root, err
 }
 
-// walletKey fetches a wallet and returns its root as chain c's packages
-// take it, refusing a wallet of another signature scheme.
+// walletKey fetches a wallet and returns its root as chain ch takes it,
+// refusing a wallet of another signature scheme.
 func (c *cli) walletKey(ctx context.Context, cf *clientFlags, op, walletID string, ch chain.Chain) (*pb.Wallet, chain.Key, error) {
 	cl, client, err := cf.dial()
 	if err != nil {
@@ -691,7 +691,7 @@ func (c *cli) submitFailed(ctx context.Context, cf *clientFlags, client *client,
 	} else {
 		printRefusal(c.stdout, out)
 	}
-	return withHint(err, "the officer-signed policy in force decides (signerctl policy show); rule codes are listed in policy/rule.go, policy/chain/refusal.go and policy/bitcoin/rules.go. Id %s stays bound to this refused request: a corrected one needs a new id", id)
+	return withHint(err, "the officer-signed policy in force decides (signerctl policy show); rule codes are listed in policy/rule.go, policy/chain/refusal.go and each chain's rules.go (policy/bitcoin, policy/ethereum). Id %s stays bound to this refused request: a corrected one needs a new id", id)
 }
 
 // refusalJSON is a refused submission as -json prints it.
@@ -853,7 +853,7 @@ func printSigned(w io.Writer, wd *pb.Withdrawal, v *signedView, unsigned []byte,
 		fmt.Fprintf(w, "  fee          none from the Safe: whoever executes it pays the gas\n")
 	case wd.GetChain() == ethereum.Name:
 		fmt.Fprintf(w, "  tx hash      0x%s\n", v.txID)
-		fmt.Fprintf(w, "  fee          at most %s (maxFeePerGas × gasLimit)\n", feeText(wd))
+		fmt.Fprintf(w, "  fee          at most %s: maxFeePerGas × gasLimit\n", feeText(wd))
 	default:
 		fmt.Fprintf(w, "  txid         %s\n", v.txID)
 		fmt.Fprintf(w, "  fee          %s\n", feeText(wd))
@@ -953,7 +953,9 @@ func (c *cli) withdrawShow(ctx context.Context, cf *clientFlags, id, signedOut s
 	if cf.json {
 		return printJSON(c, withdrawalToJSON(w, client.node.ID))
 	}
-	printWithdrawal(c.stdout, withdrawalToJSON(w, client.node.ID))
+	wj := withdrawalToJSON(w, client.node.ID)
+	wj.params = c.walletParams(ctx, cf)[w.GetWalletId()]
+	printWithdrawal(c.stdout, wj)
 	return nil
 }
 
@@ -972,8 +974,14 @@ func (c *cli) withdrawList(ctx context.Context, cf *clientFlags, wallet string, 
 	out := struct {
 		Withdrawals []withdrawalJSON `json:"withdrawals"`
 	}{Withdrawals: []withdrawalJSON{}}
+	var params map[string]chain.Params
+	if !cf.json {
+		params = c.walletParams(ctx, cf)
+	}
 	for _, w := range resp.GetWithdrawals() {
-		out.Withdrawals = append(out.Withdrawals, withdrawalToJSON(w, client.node.ID))
+		wj := withdrawalToJSON(w, client.node.ID)
+		wj.params = params[w.GetWalletId()]
+		out.Withdrawals = append(out.Withdrawals, wj)
 	}
 	if cf.json {
 		return printJSON(c, out)
@@ -1039,6 +1047,10 @@ type withdrawalJSON struct {
 	CreatedAt        time.Time     `json:"created_at"`
 	UpdatedAt        time.Time     `json:"updated_at"`
 	Node             string        `json:"node"` // the node that answered
+
+	// params are the wallet's in the policy in force, if known: they give
+	// the decimals of its tokens.
+	params chain.Params
 }
 
 // nonceJSON is the account nonce a withdrawal holds (account chains).
@@ -1098,7 +1110,26 @@ func (wj withdrawalJSON) amount(v, asset string) string {
 	if err != nil || asset == "" {
 		return ""
 	}
+	if wj.params != nil {
+		if dec, ok := wj.params.Decimals(asset); ok {
+			return fmt.Sprintf("%s %s (%s %s)", a.Decimal(dec), asset, a, baseUnit(asset))
+		}
+	}
 	return amountText(wj.Chain, wj.Network, a, asset)
+}
+
+// walletParams returns every wallet's chain params in the policy in force
+// on the node, to show amounts of tokens; nil if the node does not say.
+func (c *cli) walletParams(ctx context.Context, cf *clientFlags) map[string]chain.Params {
+	_, b, err := c.fetchPolicy(ctx, cf, 0)
+	if err != nil {
+		return nil
+	}
+	out := map[string]chain.Params{}
+	for id, w := range b.Wallets {
+		_, out[id] = w.ChainOf()
+	}
+	return out
 }
 
 // amountText is what the withdrawal pays, for people: "0.25 BTC (25000000 sat)".

@@ -76,6 +76,7 @@ func nodeLimits() bitcoin.Limits {
 }
 
 func TestWithdrawUsageErrors(t *testing.T) {
+	ethBuildArgs := []string{"withdraw", "build", "-chain", "ethereum", "-wallet", "w-0123456789abcdef", "-id", "wd-1", "-to", "0x52908400098527886E0F7030069857D2E4169EE7", "-amount", "1000", "-fee-cap", "500"}
 	build := []string{"withdraw", "build", "-wallet", "w-0123456789abcdef", "-id", "wd-1", "-to", allowedDest, "-amount", "1000", "-fee-cap", "500", "-utxos", "u.json"}
 	tests := []struct {
 		name string
@@ -116,6 +117,22 @@ func TestWithdrawUsageErrors(t *testing.T) {
 		{"propose a cap above every bitcoin", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-daily-cap", "2100000000000001"}, "-daily-cap 2100000000000001: at most 2100000000000000 satoshis"},
 		{"build on litecoin", append(slices.Clone(build), "-network", "litecoin"), `-network "litecoin"`},
 		{"propose an originator without name", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-originator", "ledger.pub"}, "want NAME=KEYFILE.pub"},
+		{"build on ethereum without a nonce", ethBuildArgs, "-nonce is required for Ethereum"},
+		{"build on ethereum from coins", append(slices.Clone(ethBuildArgs), "-nonce", "0", "-utxos", "u.json"), "-utxos is not a flag of ethereum withdrawals"},
+		{"build on bitcoin at a nonce", append(slices.Clone(build), "-nonce", "3"), "-nonce is not a flag of bitcoin withdrawals"},
+		{"build on ethereum in ETH", append(slices.Clone(ethBuildArgs), "-nonce", "0", "-amount", "0.5"), `-amount "0.5": want a whole number of base units`},
+		{"build on bitcoin in ETH", append(slices.Clone(build), "-asset", "ETH"), "-asset ETH: a Bitcoin wallet pays BTC"},
+		{"build on ethereum on goerli", append(slices.Clone(ethBuildArgs), "-nonce", "0", "-network", "goerli"), `-network "goerli": want mainnet, sepolia, holesky or dev`},
+		{"build on dogecoin", append(slices.Clone(build), "-chain", "dogecoin"), `-chain "dogecoin": want one of bitcoin, ethereum`},
+		{"submit with two transactions", []string{"withdraw", "submit", "-intent", "i", "-tx", "t", "-psbt", "p"}, "-tx and -psbt are one file"},
+		{"propose a token without decimals", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-token", "USDC=0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"}, "want SYMBOL=CONTRACT:DECIMALS"},
+		{"propose a token not in EIP-55", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-token", "USDC=0x1c7d4b196cb0c7b01d743fbc6116a902379c7238:6"}, "USDC's contract: ethereum: address not spelled in EIP-55"},
+		{"propose a token of 99 decimals", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-token", "USDC=0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238:99"}, `USDC's decimals "99": want 0 to 36`},
+		{"propose caps of two parts", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-cap", "ETH=1:2"}, "want ASSET=MAX:DAILY:WEEKLY"},
+		{"propose a cap of nothing", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-cap", "ETH=0:1:1"}, `"0": want a whole number of base units`},
+		{"propose no fee", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-max-fee", "0"}, "want a whole number of base units, at least 1"},
+		{"propose a tier of no asset", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-tier", "=5:2:treasury"}, "want [ASSET=]MIN:K:GROUP"},
+		{"propose on dogecoin", []string{"policy", "propose", "-wallet", "w-1", "-o", "p.json", "-chain", "dogecoin"}, `-chain "dogecoin"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
