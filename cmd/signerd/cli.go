@@ -104,7 +104,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	}
 	cmd, rest := cmdline.Lookup(commands, args)
 	if cmd == nil {
-		return usagef("unknown command %q (run 'signerd help' for the list)", args[0])
+		return usagef("unknown command %q", args[0])
 	}
 	if cmd == resealCommand {
 		return cmd.Flags(c, nil)(ctx, rest)
@@ -140,7 +140,7 @@ func (c *cli) help(args []string) error {
 	cmd, _ := cmdline.Lookup(commands, args)
 	switch cmd {
 	case nil:
-		return usagef("unknown command %q (run 'signerd help' for the list)", args[0])
+		return usagef("unknown command %q", args[0])
 	case resealCommand:
 		// reseal prints its usage where it prints its errors.
 		if err := reseal([]string{"-h"}, nil, c.stdout, c.stdout, c.env); !errors.Is(err, flag.ErrHelp) {
