@@ -23,6 +23,7 @@ import (
 	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -283,11 +284,11 @@ func startCluster(t *testing.T, dir, genesisPath string) []string {
 
 func dialBackend(t *testing.T, dir, id string) *grpc.ClientConn {
 	t.Helper()
-	m, err := signer.LoadManifest(dir)
+	m, err := roster.LoadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPath, certPath, keyPath := signer.ClientFiles(dir, pki.RoleBackend)
+	caPath, certPath, keyPath := roster.ClientFiles(dir, pki.RoleBackend)
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -168,7 +168,7 @@ func (m *mssim) reboot(t *testing.T) {
 	}
 }
 
-// node is a node's config and database, made as `signerctl init` makes
+// node is a node's config and database, made as `signerd init` makes
 // them, holding two sealed shares and two sealed sets of pre-parameters.
 type node struct {
 	dir, config, db string
@@ -382,10 +382,7 @@ func TestResealSoftwareTPMSoftware(t *testing.T) {
 			})
 		}
 		// signerd itself: it stops before serving and says why.
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-		if err := run(n.config); !errors.Is(err, hsm.ErrPCRChanged) {
+		if err := run(t.Context(), n.config, io.Discard, envFunc(env)); !errors.Is(err, hsm.ErrPCRChanged) {
 			t.Fatalf("run: %v", err)
 		}
 		sim.reboot(t)
