@@ -147,16 +147,7 @@ Exit codes: 0 success, 1 an error, 2 a usage error.
 }
 
 func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: signerctl %s %s\n\n%s\n", cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
-	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
-	cmd.Flags(c, fs)
-	var hasFlags bool
-	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-	if hasFlags {
-		fmt.Fprint(w, "\nflags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-	}
+	cmdline.PrintUsage(w, "signerctl", c, cmd)
 }
 
 // report prints err for a person and returns the process's exit code.
