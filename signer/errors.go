@@ -78,6 +78,8 @@ func toStatus(err error) error {
 		code = codes.Aborted
 	case errors.Is(err, errUnavailable), errors.Is(err, errInboxFull):
 		code = codes.Unavailable
+	case errors.Is(err, errThrottled):
+		code = codes.ResourceExhausted
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

@@ -88,6 +88,7 @@ type Node struct {
 	driving  map[string]bool // withdrawals this node is coordinating now
 	rerun    map[string]bool // ... whose state changed while it was
 	policies policies
+	refusals refusalLimiter // per client, before a refusal is logged
 	watchMu  sync.Mutex
 	watchers map[string][]chan *store.Withdrawal
 
