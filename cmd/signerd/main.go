@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/countersign/countersign/signer"
@@ -71,7 +70,6 @@ func run(ctx context.Context, configPath string, logs io.Writer, env lookupEnv) 
 	if err != nil {
 		return err
 	}
-	resolveSealerPaths(&cfg.Sealer, filepath.Dir(configPath))
 	log := newLogger(cfg.Log, logs)
 	sealer, err := signer.OpenSealer(cfg.Sealer, env)
 	if err != nil {

@@ -244,7 +244,6 @@ func (n *node) sealer(env map[string]string) (hsm.Sealer, *signer.Config, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	resolveSealerPaths(&cfg.Sealer, n.dir)
 	s, err := signer.OpenSealer(cfg.Sealer, envFunc(env))
 	return s, cfg, err
 }
