@@ -63,6 +63,10 @@ type Options struct {
 	// coordinates may run; zero means SigningTimeout and KeygenTimeout.
 	// Members never allow more than those.
 	SigningTimeout, KeygenTimeout time.Duration
+	// Store tunes the check of the node's database at start: how long it
+	// may take, and whether to accept a file one of whose meta pages is
+	// damaged (signerd -check-timeout and -accept-meta-fallback).
+	Store store.OpenOptions
 }
 
 // Node is one signer node.
@@ -136,9 +140,9 @@ func New(cfg *Config, opt Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("signer: data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "node.db"), key, audit.Genesis{NodeID: cfg.NodeID, CertDER: certDER, Format: audit.Version}, opt.Now)
+	st, err := store.OpenWith(filepath.Join(cfg.DataDir, "node.db"), key, audit.Genesis{NodeID: cfg.NodeID, CertDER: certDER, Format: audit.Version}, opt.Now, opt.Store)
 	if err != nil {
-		return nil, err
+		return nil, storeError(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
@@ -268,6 +272,22 @@ func (n *Node) audit(events ...store.Event) {
 	if err := n.store.Append(events...); err != nil {
 		n.log.Error("audit log append failed", "err", err)
 	}
+}
+
+// storeError says what to do about a database the node cannot start on.
+func storeError(err error) error {
+	var de *store.DamageError
+	switch {
+	case errors.As(err, &de) && de.MetaFallback:
+		return fmt.Errorf("signer: %w; the node does not start on it: if the node stopped in the middle of a commit (a crash, a power loss), "+
+			"that commit was never acknowledged and the intact meta page is right: accept it once with -accept-meta-fallback; "+
+			"otherwise restore the node's data directory from a backup, or re-provision the node from its peers", err)
+	case errors.As(err, &de):
+		return fmt.Errorf("signer: %w; the node does not start on it: restore the node's data directory from a backup, or re-provision the node from its peers", err)
+	case errors.Is(err, store.ErrCheckTimeout):
+		return fmt.Errorf("signer: %w (-check-timeout)", err)
+	}
+	return err
 }
 
 func readTLSFiles(c TLSConfig) (ca, cert, key []byte, err error) {

@@ -381,7 +381,7 @@ func TestResealSoftwareTPMSoftware(t *testing.T) {
 			})
 		}
 		// signerd itself: it stops before serving and says why.
-		if err := run(t.Context(), n.config, io.Discard, envFunc(env)); !errors.Is(err, hsm.ErrPCRChanged) {
+		if err := run(t.Context(), &serveFlags{config: n.config}, io.Discard, envFunc(env)); !errors.Is(err, hsm.ErrPCRChanged) {
 			t.Fatalf("run: %v", err)
 		}
 		sim.reboot(t)

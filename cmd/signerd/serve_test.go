@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -74,6 +75,72 @@ func serveOnce(t *testing.T, args ...string) (int, string) {
 	}
 	stop()
 	return <-done, logs.String()
+}
+
+// TestServeRefusesADamagedDatabase starts a node whose node.db lost its
+// newer meta page: bbolt would open it as of the transaction before, so
+// the node refuses to start, says what is damaged and what to do, and
+// starts only when the operator accepts the older meta page.
+func TestServeRefusesADamagedDatabase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	port := strings.Split(freeAddresses(t, 1)[0], ":")[1]
+	if r := runCLI(t, nil, "init", "-dir", dir, "-genesis", writeGenesis(t, policytest.Alice, policytest.Bob), "-nodes", "2", "-base-port", port); r.code != 0 {
+		t.Fatalf("init: exit code %d\n%s", r.code, r.stderr)
+	}
+	config := filepath.Join(dir, "nodes", "node-1", "config.json")
+	setPoolTarget(t, config, 0)
+	if code, logs := serveOnce(t, "-config", config); code != 0 { // writes node.db
+		t.Fatalf("first start: exit code %d\n%s", code, logs)
+	}
+
+	// Flip a byte of the newer meta page (bbolt writes transaction n's
+	// meta to page n%2, 4096 bytes each here), inside its root page id.
+	db := filepath.Join(dir, "nodes", "node-1", "data", "node.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txid := func(page int) uint64 { return binary.LittleEndian.Uint64(b[page*4096+16+48:]) }
+	newer := 0
+	if txid(1) > txid(0) {
+		newer = 1
+	}
+	b[newer*4096+16+20] ^= 0xff
+	if err := os.WriteFile(db, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, logs := serveOnce(t, "-config", config)
+	for _, want := range []string{
+		"node.db is damaged: meta page " + strconv.Itoa(newer) + " is damaged (checksum mismatch)",
+		"the older of the two",
+		"restore the node's data directory from a backup, or re-provision the node from its peers",
+		"-accept-meta-fallback",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("signerd on the damaged node.db does not say %q:\n%s", want, logs)
+		}
+	}
+	if code != 1 || strings.Contains(logs, "panic") || strings.Contains(logs, "msg=serving") {
+		t.Fatalf("signerd on the damaged node.db: exit code %d, want 1 without serving\n%s", code, logs)
+	}
+	if code, logs := serveOnce(t, "-config", config, "-accept-meta-fallback"); code != 0 {
+		t.Fatalf("signerd -accept-meta-fallback: exit code %d\n%s", code, logs)
+	}
+	// The node committed on the older meta page: the file is whole again.
+	if code, logs := serveOnce(t, "-config", config); code != 0 {
+		t.Fatalf("signerd after the fallback was accepted: exit code %d\n%s", code, logs)
+	}
+
+	// Pages lost: no flag starts the node.
+	if err := os.Truncate(db, 3*4096); err != nil {
+		t.Fatal(err)
+	}
+	code, logs = serveOnce(t, "-config", config, "-accept-meta-fallback")
+	if want := "node.db is damaged: the file is truncated: 12288 bytes"; code != 1 || !strings.Contains(logs, want) ||
+		!strings.Contains(logs, "; the node does not start on it: restore the node's data directory from a backup, or re-provision the node from its peers") {
+		t.Fatalf("signerd on a truncated node.db: exit code %d, want 1 saying %q and what to do\n%s", code, want, logs)
+	}
 }
 
 // setPoolTarget rewrites a config file's preparams.target, leaving every
