@@ -6,6 +6,7 @@
 // Where things happen:
 //
 //	auth.go     who may call what: roles from client certificates
+//	handshake.go  refused TLS handshakes, logged (rate-limited)
 //	wallet.go   WalletService: key generation (as coordinator), addresses
 //	withdrawal.go  WithdrawalService: where a withdrawal is checked (with
 //	            package policy), bound on a majority, signed and finalized
@@ -129,6 +130,7 @@ func New(cfg *Config, opt Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: server TLS: %w", err)
 	}
+	verifyConnectionLogged(serverTLS)
 	key, err := pki.SignerFromKeyPEM(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("signer: node key: %w", err)
@@ -189,7 +191,7 @@ func (n *Node) Serve(ctx context.Context) error {
 // handlers to return, and closes the store.
 func (n *Node) ServeListener(ctx context.Context, lis net.Listener) error {
 	srv := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(n.serverTLS)),
+		grpc.Creds(&handshakeLogger{TransportCredentials: credentials.NewTLS(n.serverTLS), n: n, limit: newLogLimiter(handshakeLogBurst, handshakeLogEvery)}),
 		grpc.ChainUnaryInterceptor(n.unaryInterceptor),
 		grpc.ChainStreamInterceptor(n.streamInterceptor),
 		grpc.MaxRecvMsgSize(4<<20),
