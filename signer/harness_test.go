@@ -140,7 +140,10 @@ func (c *testCluster) start(id string) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	opts := c.opts
-	opts.Sealer, opts.Logger = sealer, log
+	opts.Sealer = sealer
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
 	node, err := New(tn.cfg, opts)
 	if err != nil {
 		c.t.Fatal(err)

@@ -166,7 +166,7 @@ func (c *cli) replay(paths []string, given map[string]auditlog.WalletKey, asJSON
 		fmt.Fprintf(c.stdout, "%s  %s  %s: %d records; %d withdrawals decided, replay agrees on %d%s; %d policy bundles; %d approvals; %d signed (%s, %.1fs, %.0f records/s)\n",
 			status, res.Node, res.Path, res.Records, res.Decided, res.Agreed, byHash, res.Bundles, res.Approvals, res.Signed, keysNote, secs, float64(res.Records)/max(secs, 1e-9))
 		for _, f := range res.Findings {
-			fmt.Fprintf(c.stdout, "  %s seq %d: %s\n", f.Node, f.Seq, f.Detail)
+			fmt.Fprintf(c.stdout, "  %s seq %d: %s\n", f.Node, f.Seq, oneLine(f.Detail))
 		}
 	}
 	if asJSON {

@@ -221,7 +221,11 @@ func TestDescribePool(t *testing.T) {
 		{poolJSON{Ready: 2, Target: 2}, "2/2 ready"},
 		{poolJSON{Ready: 0, Target: 2, Generating: true, GeneratingSeconds: 14}, "0/2 ready, generating 14s"},
 		{poolJSON{Ready: 1, Target: 2, Generating: true, GeneratingSeconds: 75, LastSeconds: 41}, "1/2 ready, generating 1m15s (the last set took 41s)"},
-		{poolJSON{}, "no pool status (not reachable?)"},
+		{poolJSON{Target: 0}, "pool disabled (target 0)"},
+		{poolJSON{Ready: 1, Target: 0}, "pool disabled (target 0), 1 set ready"},
+		{poolJSON{noAnswer: true}, "no pool status: the node did not answer"},
+		{poolJSON{Target: 0, unsure: true}, "no sets, target 0 (pool disabled, or the node did not answer)"},
+		{poolJSON{Ready: 1, Target: 2, unsure: true}, "1/2 ready"},
 	}
 	for _, tt := range tests {
 		if got := describePool(tt.p); got != tt.want {

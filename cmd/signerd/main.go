@@ -10,7 +10,9 @@
 // Serving, it answers gRPC over mutual TLS on the config's address, keeps
 // its pre-parameter pool filled, and stops gracefully on SIGINT or
 // SIGTERM. A node whose sealer cannot be opened (a changed PCR, a wrong
-// TPM PIN, no TPM) does not start, and says why.
+// TPM PIN, no TPM) does not start, and says why; nor does a node whose
+// database is damaged (signer/store's start-up check), unless the damage
+// is one meta page and -accept-meta-fallback accepts the other.
 //
 // `signerd reseal` moves a stopped node's sealed secrets to another sealer
 // (see reseal.go). Run "signerd help" for every command and "signerd help
@@ -26,10 +28,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/countersign/countersign/signer"
+	"github.com/countersign/countersign/signer/store"
 )
 
 func main() {
@@ -45,7 +47,7 @@ func main() {
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("signerd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	configPath := registerServeFlags(fs)
+	f := registerServeFlags(fs)
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
 		c.printUsage(c.stdout)
@@ -58,26 +60,37 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	ctx, stop := c.interruptible(ctx)
 	defer stop()
-	return run(ctx, *configPath, c.stderr, c.env)
+	return run(ctx, f, c.stderr, c.env)
 }
 
-func registerServeFlags(fs *flag.FlagSet) *string {
-	return fs.String("config", "config.json", "the node's config `file`")
+// serveFlags are signerd's flags without a command.
+type serveFlags struct {
+	config string
+	// store are the checks of node.db at start.
+	store store.OpenOptions
 }
 
-// run serves the node configPath configures until ctx ends.
-func run(ctx context.Context, configPath string, logs io.Writer, env lookupEnv) error {
-	cfg, err := signer.LoadConfig(configPath)
+func registerServeFlags(fs *flag.FlagSet) *serveFlags {
+	var f serveFlags
+	fs.StringVar(&f.config, "config", "config.json", "the node's config `file`")
+	fs.DurationVar(&f.store.CheckTimeout, "check-timeout", store.DefaultCheckTimeout, "how long the check of node.db at start may take")
+	fs.BoolVar(&f.store.AcceptMetaFallback, "accept-meta-fallback", false,
+		"start although one of node.db's two meta pages is damaged, from the other (it may be the transaction before the last: after a crash during a commit)")
+	return &f
+}
+
+// run serves the node f.config configures until ctx ends.
+func run(ctx context.Context, f *serveFlags, logs io.Writer, env lookupEnv) error {
+	cfg, err := signer.LoadConfig(f.config)
 	if err != nil {
 		return err
 	}
-	resolveSealerPaths(&cfg.Sealer, filepath.Dir(configPath))
 	log := newLogger(cfg.Log, logs)
 	sealer, err := signer.OpenSealer(cfg.Sealer, env)
 	if err != nil {
 		return err
 	}
-	node, err := signer.New(cfg, signer.Options{Sealer: sealer, Logger: log})
+	node, err := signer.New(cfg, signer.Options{Sealer: sealer, Logger: log, Store: f.store})
 	if err != nil {
 		return err
 	}

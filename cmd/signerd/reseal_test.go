@@ -244,7 +244,6 @@ func (n *node) sealer(env map[string]string) (hsm.Sealer, *signer.Config, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	resolveSealerPaths(&cfg.Sealer, n.dir)
 	s, err := signer.OpenSealer(cfg.Sealer, envFunc(env))
 	return s, cfg, err
 }
@@ -382,7 +381,7 @@ func TestResealSoftwareTPMSoftware(t *testing.T) {
 			})
 		}
 		// signerd itself: it stops before serving and says why.
-		if err := run(t.Context(), n.config, io.Discard, envFunc(env)); !errors.Is(err, hsm.ErrPCRChanged) {
+		if err := run(t.Context(), &serveFlags{config: n.config}, io.Discard, envFunc(env)); !errors.Is(err, hsm.ErrPCRChanged) {
 			t.Fatalf("run: %v", err)
 		}
 		sim.reboot(t)
