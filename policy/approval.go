@@ -35,6 +35,7 @@ const (
 	ApprovalRequester      = "approval.by_requester"
 	ApprovalDuplicate      = "approval.duplicate"
 	ApprovalNotNeeded      = "approval.not_needed"
+	ApprovalNotAwaiting    = "approval.not_awaiting" // it needed approvals, but waits for none any more: quorum, signed, rejected or failed
 	maxApprovalReason      = 200
 	approvalStatementTitle = "countersign-approval v1"
 )

@@ -48,7 +48,7 @@ GO=${GO:-go}
 CACHE=.demo-cache
 CLUSTER=$CACHE/cluster
 OUT=demo-out
-# Ports of a new demo cluster; away from signerctl's default 7001.
+# Ports of a new demo cluster; away from signerd init's default 7001.
 BASE_PORT=${DEMO_BASE_PORT:-17001}
 NODES=(node-1 node-2 node-3)
 # Regtest addresses: the exchange's cold storage, the one destination the
@@ -70,6 +70,7 @@ die() {
 say "building bin/"
 "$GO" build -o bin/ ./cmd/...
 ctl=bin/signerctl
+signerd=bin/signerd
 officer=bin/officer
 
 rm -rf "$OUT"
@@ -92,8 +93,8 @@ as_officer() {
 	"$officer" -cluster "$CLUSTER" -key "$LAB/$name.key" -name "$name" "$@"
 }
 
-say "starting the cluster (signerctl dev; its log is $OUT/cluster.log)"
-"$ctl" dev -dir "$CLUSTER" -nodes 3 -threshold 2 -base-port "$BASE_PORT" -pool 1 >"$OUT/cluster.log" 2>&1 &
+say "starting the cluster (signerd dev; its log is $OUT/cluster.log)"
+"$signerd" dev -dir "$CLUSTER" -nodes 3 -threshold 2 -base-port "$BASE_PORT" -pool 1 >"$OUT/cluster.log" 2>&1 &
 dev_pid=$!
 stop_cluster() {
 	if kill -0 "$dev_pid" 2>/dev/null; then
@@ -431,7 +432,7 @@ printf '  %-25s %s\n' \
 cat <<EOF
 
 Run it yourself:
-  $ctl dev -dir $CLUSTER
+  $signerd dev -dir $CLUSTER
   $ctl withdraw list -cluster $CLUSTER
   $ctl withdraw show $id -cluster $CLUSTER
   $officer -cluster $CLUSTER -key $LAB/carol.key policy show

@@ -10,6 +10,7 @@ import (
 
 	"github.com/countersign/countersign/pki"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer/audit"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
@@ -33,7 +34,7 @@ func TestAccessAndBadInput(t *testing.T) {
 	if _, err := CreateCluster(other, testClusterOptions(t, ClusterOptions{Nodes: 2, Threshold: 2})); err != nil {
 		t.Fatal(err)
 	}
-	oca, ocert, okey := ClientFiles(other, pki.RoleBackend)
+	oca, ocert, okey := roster.ClientFiles(other, pki.RoleBackend)
 	foreign := c.dialWith("node-1", filepath.Join(c.dir, "ca.pem"), ocert, okey)
 	_ = oca
 

@@ -3,12 +3,13 @@ package signer
 // CreateCluster writes a countersign cluster's directory: the cluster CA,
 // a certificate and sealer key per node, client certificates for the
 // backend, officer and auditor roles, and one config file per node. It
-// writes files and starts nothing.
+// writes files and starts nothing. Clients read the directory with package
+// roster.
 //
 // The layout:
 //
 //	ca.pem, ca-key.pem           the cluster CA (keep ca-key.pem offline)
-//	cluster.json                 the manifest: nodes, addresses, certificate hashes
+//	cluster.json                 the manifest (roster.Manifest): nodes, addresses, certificate hashes
 //	nodes/<id>/config.json       the node's config (Config)
 //	nodes/<id>/node.pem, node-key.pem, sealer.key
 //	nodes/<id>/genesis-policy.json, genesis-policy.sigs.json  the first policy bundle
@@ -19,7 +20,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -32,6 +32,7 @@ import (
 	"github.com/countersign/countersign/hsm"
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
+	"github.com/countersign/countersign/roster"
 )
 
 // ClusterOptions shape a new cluster.
@@ -62,24 +63,6 @@ type ClusterOptions struct {
 // sealer passphrase from.
 const PassphraseEnv = "COUNTERSIGN_PASSPHRASE"
 
-// Manifest is cluster.json.
-type Manifest struct {
-	Version   int            `json:"version"`
-	Nodes     []ManifestNode `json:"nodes"`
-	Threshold int            `json:"threshold"`
-	CreatedAt time.Time      `json:"created_at"`
-	// Cluster is the cluster's name, from its first policy bundle.
-	Cluster string `json:"cluster,omitempty"`
-}
-
-// ManifestNode is one node in the manifest.
-type ManifestNode struct {
-	ID         string `json:"id"`
-	Address    string `json:"address"`
-	Config     string `json:"config"`
-	CertSHA256 string `json:"cert_sha256"`
-}
-
 // NodeID is the id of the i-th node (from 1).
 func NodeID(i int) string { return "node-" + strconv.Itoa(i) }
 
@@ -87,7 +70,7 @@ func NodeID(i int) string { return "node-" + strconv.Itoa(i) }
 var clientRoles = []pki.Role{pki.RoleBackend, pki.RoleOfficer, pki.RoleAuditor}
 
 // CreateCluster writes a new cluster into dir, which must not exist or be empty.
-func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
+func CreateCluster(dir string, o ClusterOptions) (*roster.Manifest, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
@@ -130,7 +113,7 @@ func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
 	if err := writeFiles(dir, map[string][]byte{"ca.pem": ca.CertPEM(), "ca-key.pem": caKey}); err != nil {
 		return nil, err
 	}
-	m := &Manifest{Version: 1, Threshold: o.Threshold, CreatedAt: o.Now.UTC(), Cluster: genesis.Cluster}
+	m := &roster.Manifest{Version: roster.ManifestVersion, Threshold: o.Threshold, CreatedAt: o.Now.UTC(), Cluster: genesis.Cluster}
 	for i := range o.Nodes {
 		id := NodeID(i + 1)
 		host, _, _ := net.SplitHostPort(o.Addresses[i])
@@ -149,7 +132,7 @@ func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Nodes = append(m.Nodes, ManifestNode{ID: id, Address: o.Addresses[i], Config: filepath.Join("nodes", id, "config.json"), CertSHA256: sum})
+		m.Nodes = append(m.Nodes, roster.Node{ID: id, Address: o.Addresses[i], Config: filepath.Join("nodes", id, "config.json"), CertSHA256: sum})
 	}
 	for i, me := range m.Nodes {
 		cfg := &Config{
@@ -185,33 +168,12 @@ func CreateCluster(dir string, o ClusterOptions) (*Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFiles(filepath.Join(dir, "clients"), map[string][]byte{string(role) + ".pem": certPEM, string(role) + "-key.pem": keyPEM}); err != nil {
+		_, certPath, keyPath := roster.ClientFiles(dir, role)
+		if err := writeFiles(filepath.Dir(certPath), map[string][]byte{filepath.Base(certPath): certPEM, filepath.Base(keyPath): keyPEM}); err != nil {
 			return nil, err
 		}
 	}
-	raw, _ := json.MarshalIndent(m, "", "  ")
-	return m, writeFiles(dir, map[string][]byte{"cluster.json": append(raw, '\n')})
-}
-
-// LoadManifest reads a cluster directory's manifest.
-func LoadManifest(dir string) (*Manifest, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
-	if err != nil {
-		return nil, fmt.Errorf("cluster: %w (is %s a cluster directory? create one with 'signerctl init')", err, dir)
-	}
-	var m Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("cluster: cluster.json: %w", err)
-	}
-	if m.Version != 1 || len(m.Nodes) < 2 {
-		return nil, errors.New("cluster: cluster.json: unsupported version or no nodes")
-	}
-	return &m, nil
-}
-
-// ClientFiles are the PEM files a client of role uses.
-func ClientFiles(dir string, role pki.Role) (ca, cert, key string) {
-	return filepath.Join(dir, "ca.pem"), filepath.Join(dir, "clients", string(role)+".pem"), filepath.Join(dir, "clients", string(role)+"-key.pem")
+	return m, roster.WriteManifest(dir, m)
 }
 
 func writeFiles(dir string, files map[string][]byte) error {

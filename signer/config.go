@@ -18,7 +18,8 @@ import (
 const ConfigVersion = 1
 
 // Config is a node's config file (JSON). Unknown fields are refused, and
-// relative paths are relative to the file's directory.
+// relative paths are relative to the file's directory: LoadConfig makes
+// them absolute, so nothing resolves them again.
 //
 // Compatibility: a field is never renamed or given a new meaning; a change
 // that old nodes must not misread bumps Version.
@@ -183,7 +184,8 @@ var nodeIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 // ErrConfig is wrapped by every config error.
 var ErrConfig = errors.New("config")
 
-// LoadConfig reads, resolves and validates a node config file.
+// LoadConfig reads, resolves and validates a node config file. Every path
+// it returns is absolute, resolved against the file's directory.
 func LoadConfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -218,6 +220,9 @@ func WriteConfig(path string, c *Config) error {
 }
 
 func (c *Config) resolve(dir string) {
+	if d, err := filepath.Abs(dir); err == nil {
+		dir = d
+	}
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/countersign/countersign/policy/bip32"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer/mpc"
 	"github.com/countersign/countersign/signer/store"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -43,8 +44,9 @@ func withRule(kind error, rule, format string, a ...any) error {
 }
 
 // ErrorDomain is the domain of the ErrorInfo details a node attaches to
-// errors that name a rule; their reason is the rule code.
-const ErrorDomain = "countersign"
+// errors that name a rule; their reason is the rule code. Clients read it
+// from package roster.
+const ErrorDomain = roster.ErrorDomain
 
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, a...))
@@ -76,6 +78,8 @@ func toStatus(err error) error {
 		code = codes.Aborted
 	case errors.Is(err, errUnavailable), errors.Is(err, errInboxFull):
 		code = codes.Unavailable
+	case errors.Is(err, errThrottled):
+		code = codes.ResourceExhausted
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer/store"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -139,7 +140,10 @@ func (c *testCluster) start(id string) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	opts := c.opts
-	opts.Sealer, opts.Logger = sealer, log
+	opts.Sealer = sealer
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
 	node, err := New(tn.cfg, opts)
 	if err != nil {
 		c.t.Fatal(err)
@@ -184,7 +188,7 @@ func (c *testCluster) stopAll() {
 // dial connects to a node with the client certificate of role.
 func (c *testCluster) dial(node string, role pki.Role) *grpc.ClientConn {
 	c.t.Helper()
-	caPath, certPath, keyPath := ClientFiles(c.dir, role)
+	caPath, certPath, keyPath := roster.ClientFiles(c.dir, role)
 	return c.dialWith(node, caPath, certPath, keyPath)
 }
 

@@ -6,6 +6,7 @@
 // Where things happen:
 //
 //	auth.go     who may call what: roles from client certificates
+//	handshake.go  refused TLS handshakes, logged (rate-limited)
 //	wallet.go   WalletService: key generation (as coordinator), addresses
 //	withdrawal.go  WithdrawalService: where a withdrawal is checked (with
 //	            package policy), bound on a majority, signed and finalized
@@ -63,6 +64,10 @@ type Options struct {
 	// coordinates may run; zero means SigningTimeout and KeygenTimeout.
 	// Members never allow more than those.
 	SigningTimeout, KeygenTimeout time.Duration
+	// Store tunes the check of the node's database at start: how long it
+	// may take, and whether to accept a file one of whose meta pages is
+	// damaged (signerd -check-timeout and -accept-meta-fallback).
+	Store store.OpenOptions
 }
 
 // Node is one signer node.
@@ -88,6 +93,7 @@ type Node struct {
 	driving  map[string]bool // withdrawals this node is coordinating now
 	rerun    map[string]bool // ... whose state changed while it was
 	policies policies
+	refusals refusalLimiter // per client, before a refusal is logged
 	watchMu  sync.Mutex
 	watchers map[string][]chan *store.Withdrawal
 
@@ -125,6 +131,7 @@ func New(cfg *Config, opt Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: server TLS: %w", err)
 	}
+	verifyConnectionLogged(serverTLS)
 	key, err := pki.SignerFromKeyPEM(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("signer: node key: %w", err)
@@ -136,9 +143,9 @@ func New(cfg *Config, opt Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("signer: data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "node.db"), key, audit.Genesis{NodeID: cfg.NodeID, CertDER: certDER, Format: audit.Version}, opt.Now)
+	st, err := store.OpenWith(filepath.Join(cfg.DataDir, "node.db"), key, audit.Genesis{NodeID: cfg.NodeID, CertDER: certDER, Format: audit.Version}, opt.Now, opt.Store)
 	if err != nil {
-		return nil, err
+		return nil, storeError(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
@@ -185,7 +192,7 @@ func (n *Node) Serve(ctx context.Context) error {
 // handlers to return, and closes the store.
 func (n *Node) ServeListener(ctx context.Context, lis net.Listener) error {
 	srv := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(n.serverTLS)),
+		grpc.Creds(&handshakeLogger{TransportCredentials: credentials.NewTLS(n.serverTLS), n: n, limit: newLogLimiter(handshakeLogBurst, handshakeLogEvery)}),
 		grpc.ChainUnaryInterceptor(n.unaryInterceptor),
 		grpc.ChainStreamInterceptor(n.streamInterceptor),
 		grpc.MaxRecvMsgSize(4<<20),
@@ -268,6 +275,22 @@ func (n *Node) audit(events ...store.Event) {
 	if err := n.store.Append(events...); err != nil {
 		n.log.Error("audit log append failed", "err", err)
 	}
+}
+
+// storeError says what to do about a database the node cannot start on.
+func storeError(err error) error {
+	var de *store.DamageError
+	switch {
+	case errors.As(err, &de) && de.MetaFallback:
+		return fmt.Errorf("signer: %w; the node does not start on it: if the node stopped in the middle of a commit (a crash, a power loss), "+
+			"that commit was never acknowledged and the intact meta page is right: accept it once with -accept-meta-fallback; "+
+			"otherwise restore the node's data directory from a backup, or re-provision the node from its peers", err)
+	case errors.As(err, &de):
+		return fmt.Errorf("signer: %w; the node does not start on it: restore the node's data directory from a backup, or re-provision the node from its peers", err)
+	case errors.Is(err, store.ErrCheckTimeout):
+		return fmt.Errorf("signer: %w (-check-timeout)", err)
+	}
+	return err
 }
 
 func readTLSFiles(c TLSConfig) (ca, cert, key []byte, err error) {

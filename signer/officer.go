@@ -257,7 +257,13 @@ func (n *Node) SubmitApproval(ctx context.Context, req *pb.SubmitApprovalRequest
 	if err != nil {
 		return nil, invalid("approval.statement: %v", err)
 	}
-	rec, err := n.recordApproval(st.WithdrawalID, policy.SignedApproval{Officer: a.Officer, Statement: a.Statement, Signature: a.Signature}, callerOf(ctx).String())
+	from := callerOf(ctx).String()
+	settle, err := n.refusals.reserve(from, n.now())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := n.recordApproval(st.WithdrawalID, policy.SignedApproval{Officer: a.Officer, Statement: a.Statement, Signature: a.Signature}, from)
+	settle(errors.Is(err, errRefused) || errors.Is(err, errPermission)) // an approval that does not count, logged
 	if err != nil {
 		return nil, err
 	}
@@ -282,11 +288,24 @@ func (n *Node) recordApproval(id string, s policy.SignedApproval, from string) (
 	}) {
 		return rec, nil // delivered again: already counted
 	}
-	if rec.Tier == nil {
-		return nil, withRule(errRefused, policy.ApprovalNotNeeded, "withdrawal %s needs no approval (%s)", id, policy.ApprovalNotNeeded)
+	// An approval for a withdrawal that waits for none is refused, and
+	// logged like every approval received.
+	var closed *policy.ApprovalError
+	switch {
+	case rec.Tier == nil:
+		closed = &policy.ApprovalError{Rule: policy.ApprovalNotNeeded, Reason: fmt.Sprintf("withdrawal %s needs no approval", id)}
+	case rec.Status != store.WithdrawalAwaiting:
+		closed = &policy.ApprovalError{Rule: policy.ApprovalNotAwaiting, Reason: fmt.Sprintf("withdrawal %s is %s; approvals no longer change it", id, rec.Status)}
 	}
-	if rec.Status != store.WithdrawalAwaiting {
-		return nil, fmt.Errorf("%w: withdrawal %s is %s; approvals no longer change it", errRefused, id, rec.Status)
+	if closed != nil {
+		event := &audit.WithdrawalApproval{WithdrawalID: id, Officer: s.Officer, Statement: string(s.Statement), Signature: string(s.Signature),
+			Problem: closed.Error(), From: from}
+		if a, err := policy.ParseStatement(s.Statement); err == nil {
+			event.Verdict = a.Verdict
+		}
+		n.audit(storeEvent(audit.KindWithdrawalApproval, event))
+		n.log.Info("approval does not count: the withdrawal awaits none", "withdrawal", id, "officer", s.Officer, "problem", closed, "from", from)
+		return nil, withRule(errRefused, closed.Rule, "%s (%s)", closed.Reason, closed.Rule)
 	}
 	b, err := n.bundle(rec.PolicyHash)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 
 // OpenSealer opens the sealer c names, reading a passphrase or PIN from
 // env (os.LookupEnv in a daemon). Paths must be resolved, as LoadConfig
-// does. signerd and signerctl dev both open their sealers here.
+// does. signerd and signerd dev (for every node) open their sealers here.
 func OpenSealer(c SealerConfig, env func(string) (string, bool)) (hsm.Sealer, error) {
 	switch c.Kind {
 	case "software":

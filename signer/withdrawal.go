@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/chains"
@@ -40,6 +42,28 @@ import (
 // Withdrawal limits.
 const (
 	majorityAttempts = 3
+
+	// maxUnsignedTx is the largest unsigned transaction a node accepts,
+	// 730,080 bytes: what the withdrawal.received record of an allowed
+	// request can hold beside the largest intent, intent signature and
+	// caller, so that every request the node accepts can be logged. The
+	// chains read up to chain.MaxUnsignedTxSize (1 MiB), but the record
+	// holds the transaction in base64 (4 bytes for every 3) in a body of
+	// at most audit.MaxBody (1 MiB). Raising that instead would change
+	// the record format (its limits change only with a new version, which
+	// every reader of the logs must learn); lowering the node's own limit
+	// changes nothing that is logged. 713 KiB is still above any standard
+	// previous transaction a PSBT carries (400,000 weight units) and far
+	// above a withdrawal of 64 inputs with ordinary ones, or the 128 KiB
+	// of an Ethereum transaction.
+	maxUnsignedTx = min(chain.MaxUnsignedTxSize, (audit.MaxBody-maxReceivedOverhead)/4*3)
+
+	// maxReceivedOverhead is all of a withdrawal.received body but the
+	// transaction, at worst: the intent, its signature and the caller,
+	// each byte escaped by encoding/json to at most 6 (\u003c, \ufffd),
+	// and within 1 KiB the field names, the withdrawal id, the request
+	// hash, and a refused transaction's hash and size.
+	maxReceivedOverhead = 6*(chain.MaxIntentSize+keys.MaxSignatureSize+pki.MaxNameLen) + 1<<10
 )
 
 // request is a withdrawal request as it arrives: from the backend, or
@@ -75,8 +99,8 @@ func requestFromProto(intent, signature, unsignedTx []byte) (request, error) {
 	} else if err != nil {
 		return request{}, invalid("intent: %v", err)
 	}
-	if len(unsignedTx) == 0 || len(unsignedTx) > chain.MaxUnsignedTxSize {
-		return request{}, invalid("unsigned_tx: %d bytes, want 1 to %d", len(unsignedTx), chain.MaxUnsignedTxSize)
+	if len(unsignedTx) == 0 || len(unsignedTx) > maxUnsignedTx {
+		return request{}, invalid("unsigned_tx: %d bytes, want 1 to %d", len(unsignedTx), maxUnsignedTx)
 	}
 	if len(signature) > keys.MaxSignatureSize {
 		return request{}, invalid("intent_signature: %d bytes, at most %d", len(signature), keys.MaxSignatureSize)
@@ -176,9 +200,17 @@ func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdraw
 	if d.Tx != nil {
 		rec.TxID, rec.Fee, rec.FeeAsset = d.Tx.ID, d.Tx.Fee, d.Tx.FeeAsset
 	}
+	received := &audit.WithdrawalReceived{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Intent: ib, UnsignedTx: r.unsignedTx,
+		From: from, IntentSignature: string(r.signature)}
 	switch {
 	case !d.Allowed:
 		rec.Status, rec.Rule, rec.Reason = store.WithdrawalRefused, d.Rule, d.Reason
+		// A refusal is kept and logged by the transaction's hash and size
+		// only: what a client makes the node write for a refused call is
+		// bounded by the intent and its signature, whatever it sends.
+		sum := sha256.Sum256(r.unsignedTx)
+		rec.UnsignedTx = nil
+		received.UnsignedTx, received.UnsignedTxSHA256, received.UnsignedTxSize = nil, hex.EncodeToString(sum[:]), len(r.unsignedTx)
 	default:
 		rec.Outflow = decided.Outflow
 		if rec.Outflow == nil {
@@ -192,8 +224,6 @@ func (n *Node) admit(r request, from string, coordinating bool) (*store.Withdraw
 			rec.Tier = &store.Tier{Asset: d.Approval.Asset, MinAmount: d.Approval.MinAmount, Approvals: d.Approval.Approvals, Group: d.Approval.Group}
 		}
 	}
-	received := &audit.WithdrawalReceived{WithdrawalID: in.WithdrawalID, RequestHash: hex.EncodeToString(hash[:]), Intent: ib, UnsignedTx: r.unsignedTx,
-		From: from, IntentSignature: string(r.signature)}
 	stored, _, err := n.store.BindWithdrawal(rec, storeEvent(audit.KindWithdrawalReceived, received), storeEvent(audit.KindWithdrawalDecided, decided))
 	if err != nil {
 		return nil, err
@@ -214,7 +244,13 @@ func (n *Node) SubmitWithdrawal(ctx context.Context, req *pb.SubmitWithdrawalReq
 	if err != nil {
 		return nil, err
 	}
-	rec, err := n.admit(r, callerOf(ctx).Name, true)
+	caller := callerOf(ctx)
+	settle, err := n.refusals.reserve(caller.String(), n.now())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := n.admit(r, caller.Name, true)
+	settle(errors.Is(err, errConflict) || (err == nil && rec.Status == store.WithdrawalRefused))
 	if err != nil {
 		return nil, err
 	}

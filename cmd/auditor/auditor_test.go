@@ -26,6 +26,7 @@ import (
 	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
@@ -271,7 +272,7 @@ func TestFetchFromLiveNode(t *testing.T) {
 	defer stop()
 
 	// The auditor may not create wallets: each refusal is a record.
-	ca, cert, key := signer.ClientFiles(dir, pki.RoleAuditor)
+	ca, cert, key := roster.ClientFiles(dir, pki.RoleAuditor)
 	conn := dial(t, addr, ca, cert, key)
 	for range 3 {
 		_, err := pb.NewWalletServiceClient(conn).GetWallet(ctx, &pb.GetWalletRequest{WalletId: "w-0000000000000000"})
@@ -305,7 +306,7 @@ func TestFetchFromLiveNode(t *testing.T) {
 	}
 
 	t.Run("refusals", func(t *testing.T) {
-		bca, bcert, bkey := signer.ClientFiles(dir, pki.RoleBackend)
+		bca, bcert, bkey := roster.ClientFiles(dir, pki.RoleBackend)
 		for _, tc := range []struct {
 			name string
 			args []string

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/countersign/countersign/internal/cmdline"
@@ -114,14 +113,5 @@ Exit codes: 0 nothing wrong, 1 a problem found or an error, 2 a usage error.
 }
 
 func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: auditor %s %s\n\n%s\n", cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
-	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
-	cmd.Flags(c, fs)
-	var hasFlags bool
-	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-	if hasFlags {
-		fmt.Fprint(w, "\nflags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-	}
+	cmdline.PrintUsage(w, "auditor", c, cmd)
 }

@@ -6,17 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"slices"
 	"time"
 
 	"github.com/countersign/countersign/pki"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
-	"github.com/countersign/countersign/signer"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -49,7 +46,7 @@ clients/auditor.pem (as signerctl does). Otherwise give -addr, the node's id
 	auditor fetch -cluster cluster -node node-1 -o node-1.db
 	auditor fetch -addr 10.0.0.7:7001 -node node-2 -ca ca.pem -cert auditor.pem -key auditor-key.pem -o node-2.db`,
 	Flags: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
-		cluster := fs.String("cluster", "", "the cluster `directory` ('signerctl init' wrote it)")
+		cluster := fs.String("cluster", "", "the cluster `directory` ('signerd init' wrote it)")
 		node := fs.String("node", "", "the node's `id`")
 		addr := fs.String("addr", "", "the node's `host:port`, without -cluster")
 		ca := fs.String("ca", "", "the cluster CA certificate `file`, without -cluster")
@@ -65,7 +62,7 @@ clients/auditor.pem (as signerctl does). Otherwise give -addr, the node's id
 			if *out == "" || *node == "" {
 				return usagef("fetch: -node ID and -o FILE are required")
 			}
-			t := target{node: *node, addr: *addr, pin: *pin}
+			t := target{node: roster.Node{ID: *node, Address: *addr, CertSHA256: *pin}}
 			var err error
 			if *cluster != "" {
 				if *addr != "" || *ca != "" || *cert != "" || *key != "" {
@@ -95,51 +92,41 @@ clients/auditor.pem (as signerctl does). Otherwise give -addr, the node's id
 
 // target is a node to fetch from and the auditor's credentials.
 type target struct {
-	node, addr, pin string
-	ca, cert, key   []byte
+	node  roster.Node
+	creds roster.Credentials
 }
 
 func (t *target) fromCluster(dir string) error {
-	m, err := signer.LoadManifest(dir)
+	m, err := roster.LoadManifest(dir)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(m.Nodes, func(n signer.ManifestNode) bool { return n.ID == t.node })
-	if i < 0 {
+	n, ok := m.Lookup(t.node.ID)
+	if !ok {
 		var ids []string
 		for _, n := range m.Nodes {
 			ids = append(ids, n.ID)
 		}
-		return usagef("fetch: node %q is not in %s/cluster.json: want one of %v", t.node, dir, ids)
+		return usagef("fetch: node %q is not in %s/cluster.json: want one of %v", t.node.ID, dir, ids)
 	}
-	t.addr, t.pin = m.Nodes[i].Address, m.Nodes[i].CertSHA256
-	return t.readFiles(signer.ClientFiles(dir, pki.RoleAuditor))
+	t.node = n
+	return t.readFiles(roster.ClientFiles(dir, pki.RoleAuditor))
 }
 
 func (t *target) readFiles(ca, cert, key string) error {
-	for _, f := range []struct {
-		path string
-		dst  *[]byte
-	}{{ca, &t.ca}, {cert, &t.cert}, {key, &t.key}} {
-		b, err := os.ReadFile(f.path)
-		if err != nil {
-			return fmt.Errorf("fetch: %w", err)
-		}
-		*f.dst = b
+	creds, err := roster.ReadCredentialFiles(ca, cert, key)
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
 	}
+	t.creds = creds
 	return nil
 }
 
 // fetch streams the node's log into a new database at out.
 func fetch(ctx context.Context, t target, out string) (uint64, error) {
-	tlsCfg, err := pki.ClientTLS(t.ca, t.cert, t.key, t.node, t.pin)
+	conn, err := roster.Dial(t.node, t.creds, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxExportMessage)))
 	if err != nil {
-		return 0, fmt.Errorf("fetch: client TLS: %w", err)
-	}
-	conn, err := grpc.NewClient(t.addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxExportMessage)))
-	if err != nil {
-		return 0, fmt.Errorf("fetch: %s at %s: %w", t.node, t.addr, err)
+		return 0, fmt.Errorf("fetch: %w", err)
 	}
 	defer conn.Close()
 	stream, err := pb.NewAuditServiceClient(conn).ExportLog(ctx, &pb.ExportLogRequest{})
@@ -175,7 +162,7 @@ func fetch(ctx context.Context, t target, out string) (uint64, error) {
 
 func callError(t target, err error) error {
 	st, _ := status.FromError(err)
-	return fmt.Errorf("fetch from %s at %s: %s: %s", t.node, t.addr, st.Code(), st.Message())
+	return fmt.Errorf("fetch from %s at %s: %s: %s", t.node.ID, t.node.Address, st.Code(), st.Message())
 }
 
 // errStream is an export stream that is not a complete, well-formed log

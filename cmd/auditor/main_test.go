@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/countersign/countersign/signer/audit"
 	"github.com/countersign/countersign/signer/store"
 	"github.com/rogpeppe/go-internal/testscript"
+	bolt "go.etcd.io/bbolt"
 )
 
 // The fixture: the audit logs of a real 2-of-3 cluster run (see
@@ -62,6 +64,12 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Check(tamper(args[0], ts.MkAbs(args[1]), ts.MkAbs(args[2]), seqs...))
 			},
+			"damage": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 3 {
+					ts.Fatalf("usage: damage pagetype|truncate|meta SRC DST")
+				}
+				ts.Check(damage(args[0], ts.MkAbs(args[1]), ts.MkAbs(args[2])))
+			},
 			"rewrite": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) < 5 {
 					ts.Fatalf("usage: rewrite SRC DST SEQ KEY EDIT...")
@@ -72,6 +80,62 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// damage copies the database file src to dst and damages the copy as a
+// failing disk or a crash does, below the records:
+//
+//	pagetype  the audit bucket's root page gets a page type that does not exist
+//	leaf      so does the last leaf page in use, in the middle of the log
+//	truncate  the file loses its last two pages in use
+//	meta      the newer meta page gets a byte flipped (its checksum fails)
+func damage(op, src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	const pageSize = 4096 // of the fixtures
+	meta := func(page int) (hwm, txid uint64) {
+		m := b[page*pageSize+16:] // after the page header
+		return binary.LittleEndian.Uint64(m[40:]), binary.LittleEndian.Uint64(m[48:])
+	}
+	newer := 0
+	hwm, txid := meta(0)
+	if h1, t1 := meta(1); t1 > txid {
+		newer, hwm = 1, h1
+	}
+	switch op {
+	case "pagetype", "leaf":
+		db, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true, PreLoadFreelist: true})
+		if err != nil {
+			return err
+		}
+		var page uint64
+		_ = db.View(func(tx *bolt.Tx) error {
+			page = uint64(tx.Bucket([]byte("audit")).RootPage())
+			if op == "leaf" {
+				for id := int(hwm) - 1; id > 1; id-- {
+					if info, err := tx.Page(id); err == nil && info != nil && info.Type == "leaf" && id != int(tx.Cursor().Bucket().RootPage()) {
+						page = uint64(id)
+						break
+					}
+				}
+			}
+			return nil
+		})
+		db.Close()
+		if page == 0 {
+			return fmt.Errorf("damage: the audit bucket of %s is inline", src)
+		}
+		binary.LittleEndian.PutUint16(b[page*pageSize+8:], 0x40)
+	case "truncate":
+		b = b[:(hwm-2)*pageSize]
+	case "meta":
+		b[newer*pageSize+16+20] ^= 0xff
+	default:
+		return fmt.Errorf("damage: unknown operation %q", op)
+	}
+	return os.WriteFile(dst, b, 0o600)
 }
 
 // tamper copies the log at src to a new database at dst, changed as op

@@ -31,10 +31,16 @@ code the node runs, and compares the result with what the node recorded:
                        decision itself (re-derived transaction, allowed or
                        the rule, originator, txid, fee, outflow, digests,
                        approval tier, account nonce), re-run at the
-                       decision's time
+                       decision's time. A refused request is logged by its transaction's
+                       SHA-256 and size, not the transaction: its decision
+                       must be a refusal, and all but the re-derivation is
+                       checked ("logged by hash, not re-derived")
   withdrawal.approval  checked again against the decision's bundle at the
                        record's time; an officer counts once; the counted
-                       flag must agree
+                       flag must agree; one not counted because the
+                       withdrawal awaits none (approval.not_needed,
+                       approval.not_awaiting) must not be for a withdrawal
+                       awaiting approval
   withdrawal.approved  the approvers are the tier's quorum by replay's tally
   withdrawal.rejected  follows a valid rejection
   withdrawal.signed    follows an allowed decision (and the quorum, if one was
@@ -86,6 +92,7 @@ type replayJSON struct {
 	Records   uint64        `json:"records"`
 	Decided   int           `json:"decided"`
 	Agreed    int           `json:"agreed"`
+	ByHash    int           `json:"by_hash"` // refusals logged by the transaction's hash, not re-derived
 	Bundles   int           `json:"bundles"`
 	Approvals int           `json:"approvals"`
 	Signed    int           `json:"signed"`
@@ -132,7 +139,7 @@ func (c *cli) replay(paths []string, given map[string]auditlog.WalletKey, asJSON
 		secs := time.Since(start).Seconds()
 		l.Close()
 		problems += len(res.Findings)
-		j := replayJSON{Node: res.Node, Path: res.Path, Records: res.Records, Decided: res.Decided, Agreed: res.Agreed,
+		j := replayJSON{Node: res.Node, Path: res.Path, Records: res.Records, Decided: res.Decided, Agreed: res.Agreed, ByHash: res.ByHash,
 			Bundles: res.Bundles, Approvals: res.Approvals, Signed: res.Signed, Seconds: secs, Problems: []findingJSON{}}
 		for _, f := range res.Findings {
 			j.Problems = append(j.Problems, findingJSON{Seq: f.Seq, What: f.What, Detail: f.Detail})
@@ -149,10 +156,17 @@ func (c *cli) replay(paths []string, given map[string]auditlog.WalletKey, asJSON
 		if source != "" {
 			keysNote = "wallet keys from " + source
 		}
-		fmt.Fprintf(c.stdout, "%s  %s  %s: %d records; %d withdrawals decided, replay agrees on %d; %d policy bundles; %d approvals; %d signed (%s, %.1fs, %.0f records/s)\n",
-			status, res.Node, res.Path, res.Records, res.Decided, res.Agreed, res.Bundles, res.Approvals, res.Signed, keysNote, secs, float64(res.Records)/max(secs, 1e-9))
+		byHash := ""
+		switch {
+		case res.ByHash == 1:
+			byHash = ", 1 refusal logged by hash (not re-derived)"
+		case res.ByHash > 1:
+			byHash = fmt.Sprintf(", %d refusals logged by hash (not re-derived)", res.ByHash)
+		}
+		fmt.Fprintf(c.stdout, "%s  %s  %s: %d records; %d withdrawals decided, replay agrees on %d%s; %d policy bundles; %d approvals; %d signed (%s, %.1fs, %.0f records/s)\n",
+			status, res.Node, res.Path, res.Records, res.Decided, res.Agreed, byHash, res.Bundles, res.Approvals, res.Signed, keysNote, secs, float64(res.Records)/max(secs, 1e-9))
 		for _, f := range res.Findings {
-			fmt.Fprintf(c.stdout, "  %s seq %d: %s\n", f.Node, f.Seq, f.Detail)
+			fmt.Fprintf(c.stdout, "  %s seq %d: %s\n", f.Node, f.Seq, oneLine(f.Detail))
 		}
 	}
 	if asJSON {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/countersign/countersign/cmd/auditor/internal/auditlog"
@@ -93,6 +94,9 @@ func what(err error) string {
 	return "error"
 }
 
+// oneLine is s on one line: joined errors are separated by ": ".
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", ": ") }
+
 func (c *cli) verify(paths []string, caPEM []byte, asJSON bool, workers int) error {
 	var problems []auditlog.Problem
 	var logs []*auditlog.Log
@@ -157,7 +161,7 @@ func (c *cli) verify(paths []string, caPEM []byte, asJSON bool, workers int) err
 				s.Node, s.Path, s.Records, s.Head.Seq, s.Head.Hash[:6], s.HeadTime.Format(time.RFC3339), s.PeerHeads, s.HeadsChecked)
 		}
 		for _, p := range problems {
-			fmt.Fprintf(c.stdout, "FAIL  %s  %s: %v", p.Node, p.Path, p.Err)
+			fmt.Fprintf(c.stdout, "FAIL  %s  %s: %s", p.Node, p.Path, oneLine(p.Err.Error()))
 			if p.SeenBy != "" {
 				fmt.Fprintf(c.stdout, " [head recorded by %s at its record %d]", p.SeenBy, p.SeenAt)
 			}

@@ -181,16 +181,7 @@ Exit codes: 0 success, 1 an error, 2 a usage error.
 }
 
 func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: officer %s %s\n\n%s\n", cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
-	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
-	cmd.Flags(c, fs)
-	var has bool
-	fs.VisitAll(func(*flag.Flag) { has = true })
-	if has {
-		fmt.Fprint(w, "\nflags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-	}
+	cmdline.PrintUsage(w, "officer", c, cmd)
 	fmt.Fprint(w, "\n(and the global flags: run 'officer help')\n")
 }
 

@@ -16,10 +16,9 @@ import (
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
-	"github.com/countersign/countersign/signer"
+	"github.com/countersign/countersign/roster"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -57,39 +56,28 @@ func (c *cli) openCluster() (*cluster, error) {
 	if dir == "" {
 		return nil, withHint(errors.New("no cluster directory"), "pass -cluster DIR or set %s: the directory with cluster.json and clients/officer.pem", envCluster)
 	}
-	m, err := signer.LoadManifest(dir)
+	m, err := roster.LoadManifest(dir)
 	if err != nil {
 		return nil, err
 	}
-	caPath, certPath, keyPath := signer.ClientFiles(dir, pki.RoleOfficer)
-	var ca, cert, key []byte
-	for _, f := range []struct {
-		path string
-		dst  *[]byte
-	}{{caPath, &ca}, {certPath, &cert}, {keyPath, &key}} {
-		if *f.dst, err = os.ReadFile(f.path); err != nil {
-			return nil, withHint(err, "the officer client certificate belongs in %s/clients (officer.pem, officer-key.pem) with the cluster CA in %s/ca.pem", dir, dir)
-		}
+	creds, err := roster.ReadCredentials(dir, pki.RoleOfficer)
+	if err != nil {
+		return nil, withHint(err, "the officer client certificate belongs in %s/clients (officer.pem, officer-key.pem) with the cluster CA in %s/ca.pem", dir, dir)
 	}
 	cl := &cluster{dir: dir, policies: map[int64]*verified{}, unverified: map[int64]error{}}
 	mn := slices.Clone(m.Nodes)
 	if c.g.node != "" {
-		i := slices.IndexFunc(mn, func(n signer.ManifestNode) bool { return n.ID == c.g.node })
+		i := slices.IndexFunc(mn, func(n roster.Node) bool { return n.ID == c.g.node })
 		if i < 0 {
 			return nil, usagef("-node %s: not in %s/cluster.json", c.g.node, dir)
 		}
 		mn[0], mn[i] = mn[i], mn[0]
 	}
 	for _, n := range mn {
-		tlsCfg, err := pki.ClientTLS(ca, cert, key, n.ID, n.CertSHA256)
+		conn, err := roster.Dial(n, creds)
 		if err != nil {
 			cl.Close()
-			return nil, fmt.Errorf("client TLS for %s: %w", n.ID, err)
-		}
-		conn, err := grpc.NewClient(n.Address, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-		if err != nil {
-			cl.Close()
-			return nil, fmt.Errorf("%s at %s: %w", n.ID, n.Address, err)
+			return nil, err
 		}
 		cl.nodes = append(cl.nodes, &node{id: n.ID, address: n.Address, conn: conn, officer: pb.NewOfficerServiceClient(conn),
 			withdrawals: pb.NewWithdrawalServiceClient(conn), wallets: pb.NewWalletServiceClient(conn)})

@@ -23,6 +23,7 @@ import (
 	"github.com/countersign/countersign/policy/keys"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -154,6 +155,14 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("policy submit:\n%s", r.stdout)
 	wantIn(t, "policy submit", r.stdout, "node-1   accepted version 2", "node-2   accepted version 2", "node-3   accepted version 2", "in force on all 3 nodes")
 
+	// A rollback to version 1, signed by a quorum as it is, is refused
+	// for its version, not for want of signatures.
+	r = runCLI(t, "", inCluster("alice", "policy", "submit", f("genesis.json"), "-yes")...)
+	if r.err == nil || !strings.Contains(r.stderr, "not above the version in force (2)") ||
+		!strings.Contains(r.stderr, "hint: a new bundle's version must be above 2, the version in force") || strings.Contains(r.stderr, "collect signatures") {
+		t.Errorf("submit of version 1 under version 2: %v\n%s", r.err, r.stderr)
+	}
+
 	// A withdrawal of 0.25 BTC to cold storage waits for approval.
 	sub := submitWithdrawal(t, backend, wallet, "wd-1", 25_000_000)
 	if sub.Status != pb.WithdrawalStatus_WITHDRAWAL_STATUS_AWAITING_APPROVAL {
@@ -283,11 +292,11 @@ func startCluster(t *testing.T, dir, genesisPath string) []string {
 
 func dialBackend(t *testing.T, dir, id string) *grpc.ClientConn {
 	t.Helper()
-	m, err := signer.LoadManifest(dir)
+	m, err := roster.LoadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPath, certPath, keyPath := signer.ClientFiles(dir, pki.RoleBackend)
+	caPath, certPath, keyPath := roster.ClientFiles(dir, pki.RoleBackend)
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -265,7 +265,15 @@ Exit code 1 if any node did not accept it; submitting again is safe.`,
 			if cur.bundle.Hash() == h {
 				fmt.Fprintf(c.stdout, "%s (version %d) is already the bundle in force on %s\n", path, next.Version, cur.node)
 			} else if _, counted, err := policy.Accept(cur.bundle, raw, sigs); err != nil {
-				return withHint(fmt.Errorf("the nodes would refuse %s: %w", path, err), "collect signatures with 'officer policy sign %s'", path)
+				err = fmt.Errorf("the nodes would refuse %s: %w", path, err)
+				switch {
+				case next.Cluster != cur.bundle.Cluster:
+					return withHint(err, "this bundle is for cluster %q; -cluster names cluster %q", next.Cluster, cur.bundle.Cluster)
+				case next.Version <= cur.bundle.Version:
+					return withHint(err, "a new bundle's version must be above %d, the version in force: raise \"version\" in %s, then officers sign it again", cur.bundle.Version, path)
+				default:
+					return withHint(err, "collect signatures with 'officer policy sign %s'", path)
+				}
 			} else {
 				fmt.Fprintf(c.stdout, "%s: version %d, hash %x\nsigned by %s (%d of the officers of version %d needed; verified here)\n\n",
 					path, next.Version, h, strings.Join(counted, ", "), cur.bundle.ChangeQuorum, cur.bundle.Version)

@@ -155,3 +155,18 @@ func TestReviewRisk(t *testing.T) {
 	}
 	wantIn(t, "show", out, "network       !! mainnet", "approval: none needed")
 }
+
+// A node keeps a refused request's transaction by its hash only: the
+// review shows the node's refusal and its rule, and raises no PROBLEM
+// (there is nothing to disagree about, or to approve).
+func TestReviewRefusedByHash(t *testing.T) {
+	b := parsed(t, format2())
+	w := honest(t, b, bitcoin.Regtest, allowedDest, 25_000_000)
+	w.Status, w.UnsignedTx, w.Tx, w.Approval = pb.WithdrawalStatus_WITHDRAWAL_STATUS_REFUSED, nil, nil, nil
+	w.Rules, w.Reason = []string{policy.RuleDailyCapExceeded}, "0.3 BTC would leave the wallet within 24 hours"
+	r, out := reviewOf(t, b, w)
+	if len(r.problems) != 0 || strings.Contains(out, "PROBLEM") {
+		t.Fatalf("a refusal reviewed as a problem: %q\n%s", r.problems, out)
+	}
+	wantIn(t, "show", out, "refused it (policy.daily_cap_exceeded)", "nothing to re-derive or approve")
+}

@@ -211,6 +211,13 @@ func newReview(w *pb.Withdrawal, node string, in chain.Intent, pol *verified, ke
 	if r.w.Replaces != in.Replaces {
 		problem("REPLACEMENT MISMATCH: %s says it replaces %q; the intent it sent, %q", node, r.w.Replaces, in.Replaces)
 	}
+	if r.w.Status == pb.WithdrawalStatus_WITHDRAWAL_STATUS_REFUSED && len(r.w.UnsignedTx) == 0 {
+		// A node logs and keeps a refused request's transaction by its
+		// hash only: there is nothing to re-derive, and nothing to approve.
+		r.notes = append(r.notes, fmt.Sprintf("%s refused it (%s): %s; a node keeps only the hash of a refused request's transaction, so there is nothing to re-derive or approve here",
+			node, printable(strings.Join(r.w.Rules, ", ")), printable(r.w.Reason)))
+		return r
+	}
 	r.hash = policy.RequestHash(in, r.w.UnsignedTx)
 	if !bytes.Equal(r.hash[:], r.w.RequestHash) {
 		problem("REQUEST HASH MISMATCH: %s reports %x, this machine computes %x from the intent and unsigned transaction it sent", node, r.w.RequestHash, r.hash)

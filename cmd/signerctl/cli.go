@@ -29,7 +29,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		initCommand, devCommand, statusCommand, walletCreateCommand, walletListCommand,
+		statusCommand, walletCreateCommand, walletListCommand,
 		walletShowCommand, addressCommand, poolWaitCommand, fundCommand, withdrawBuildCommand,
 		withdrawSubmitCommand, withdrawShowCommand, withdrawListCommand, withdrawWatchCommand,
 		policyProposeCommand, policyShowCommand,
@@ -110,16 +110,26 @@ func (c *cli) unknown(args []string) error {
 		}
 		return usagef("unknown command %q: want %s", strings.Join(args[:2], " "), strings.Join(group, ", "))
 	}
+	if moved, ok := movedToSignerd[args[0]]; ok {
+		return usagef("%s is 'signerd %s' now: %s", args[0], args[0], moved)
+	}
 	return usagef("unknown command %q (run 'signerctl help' for the list)", args[0])
+}
+
+// movedToSignerd are the commands that need a node's own code, and why.
+var movedToSignerd = map[string]string{
+	"init": "creating a cluster writes every node's config and sealer key",
+	"dev":  "it runs the nodes themselves",
 }
 
 // groupOf returns the commands whose two-word names start with word.
 func groupOf(word string) []*command { return cmdline.Group(commands, word) }
 
 func (c *cli) printUsage(w io.Writer) {
-	fmt.Fprint(w, `signerctl operates a countersign cluster: certificates and configs, a local
-development cluster, wallets and addresses, withdrawals, and drafts of the
-next policy version (officers sign them with the officer CLI).
+	fmt.Fprint(w, `signerctl operates a countersign cluster: its nodes' status and pools,
+wallets and addresses, withdrawals, and drafts of the next policy version
+(officers sign them with the officer CLI). Creating a cluster and running a
+lab cluster's nodes are signerd's: 'signerd init', 'signerd dev'.
 
 usage: signerctl COMMAND [flags] [arguments]
 
@@ -137,16 +147,7 @@ Exit codes: 0 success, 1 an error, 2 a usage error.
 }
 
 func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: signerctl %s %s\n\n%s\n", cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
-	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
-	cmd.Flags(c, fs)
-	var hasFlags bool
-	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-	if hasFlags {
-		fmt.Fprint(w, "\nflags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-	}
+	cmdline.PrintUsage(w, "signerctl", c, cmd)
 }
 
 // report prints err for a person and returns the process's exit code.

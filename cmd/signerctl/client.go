@@ -6,17 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"slices"
 	"strings"
 
 	"github.com/countersign/countersign/pki"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
-	"github.com/countersign/countersign/signer"
+	"github.com/countersign/countersign/roster"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -38,14 +35,14 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 
 // registerAllNodes registers the flags of a command that calls every node.
 func (f *clientFlags) registerAllNodes(fs *flag.FlagSet) {
-	fs.StringVar(&f.cluster, "cluster", "cluster", "the cluster `directory` ('signerctl init' wrote it)")
+	fs.StringVar(&f.cluster, "cluster", "cluster", "the cluster `directory` ('signerd init' wrote it)")
 	fs.StringVar(&f.role, "role", string(pki.RoleBackend), "the client certificate to present: backend, officer or auditor")
 	fs.BoolVar(&f.json, "json", false, "print JSON for programs instead of text")
 }
 
 // client is a connection to one node of a cluster.
 type client struct {
-	node        signer.ManifestNode
+	node        roster.Node
 	conn        *grpc.ClientConn
 	wallets     pb.WalletServiceClient
 	status      pb.NodeServiceClient
@@ -58,11 +55,9 @@ func (c *client) Close() error { return c.conn.Close() }
 // client certificate of the chosen role.
 type cluster struct {
 	dir      string
-	manifest *signer.Manifest
+	manifest *roster.Manifest
 	role     pki.Role
-	ca       []byte
-	cert     []byte
-	key      []byte
+	creds    roster.Credentials
 }
 
 func (f *clientFlags) open() (*cluster, error) {
@@ -73,21 +68,15 @@ func (f *clientFlags) open() (*cluster, error) {
 	if role == pki.RoleNode {
 		return nil, withHint(errors.New("-role node: node certificates belong to the nodes"), "use -role backend, officer or auditor")
 	}
-	m, err := signer.LoadManifest(f.cluster)
+	m, err := roster.LoadManifest(f.cluster)
 	if err != nil {
-		return nil, withHint(err, "pass -cluster DIR, the directory 'signerctl init' wrote")
+		return nil, withHint(err, "pass -cluster DIR, the directory 'signerd init' wrote")
 	}
-	cl := &cluster{dir: f.cluster, manifest: m, role: role}
-	caPath, certPath, keyPath := signer.ClientFiles(f.cluster, role)
-	for _, file := range []struct {
-		path string
-		dst  *[]byte
-	}{{caPath, &cl.ca}, {certPath, &cl.cert}, {keyPath, &cl.key}} {
-		if *file.dst, err = os.ReadFile(file.path); err != nil {
-			return nil, withHint(err, "the %s client certificate and key belong in %s/clients; they are written by 'signerctl init'", role, f.cluster)
-		}
+	creds, err := roster.ReadCredentials(f.cluster, role)
+	if err != nil {
+		return nil, withHint(err, "the %s client certificate and key belong in %s/clients; they are written by 'signerd init'", role, f.cluster)
 	}
-	return cl, nil
+	return &cluster{dir: f.cluster, manifest: m, role: role, creds: creds}, nil
 }
 
 // nodeIDs returns the ids of the cluster's nodes, in manifest order.
@@ -102,18 +91,13 @@ func (cl *cluster) nodeIDs() []string {
 // dial returns a client of node id. grpc.NewClient connects lazily: an
 // unreachable node fails the first call, not the dial.
 func (cl *cluster) dial(id string) (*client, error) {
-	i := slices.IndexFunc(cl.manifest.Nodes, func(n signer.ManifestNode) bool { return n.ID == id })
-	if i < 0 {
+	node, ok := cl.manifest.Lookup(id)
+	if !ok {
 		return nil, withHint(fmt.Errorf("node %q is not in %s/cluster.json", id, cl.dir), "pass -node with one of %s", strings.Join(cl.nodeIDs(), ", "))
 	}
-	node := cl.manifest.Nodes[i]
-	tlsCfg, err := pki.ClientTLS(cl.ca, cl.cert, cl.key, node.ID, node.CertSHA256)
+	conn, err := roster.Dial(node, cl.creds)
 	if err != nil {
-		return nil, fmt.Errorf("client TLS for %s: %w", node.ID, err)
-	}
-	conn, err := grpc.NewClient(node.Address, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-	if err != nil {
-		return nil, fmt.Errorf("%s at %s: %w", node.ID, node.Address, err)
+		return nil, err
 	}
 	return &client{node: node, conn: conn, wallets: pb.NewWalletServiceClient(conn), status: pb.NewNodeServiceClient(conn),
 		withdrawals: pb.NewWithdrawalServiceClient(conn)}, nil
@@ -157,7 +141,7 @@ func callFailed(ctx context.Context, op string, c *client, role pki.Role, err er
 	st, _ := status.FromError(err)
 	ce := &callError{op: op, node: c.node.ID + " (" + c.node.Address + ")", role: role, code: st.Code(), msg: st.Message()}
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == signer.ErrorDomain {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == roster.ErrorDomain {
 			ce.rule = info.Reason
 		}
 	}
@@ -168,7 +152,7 @@ func callFailed(ctx context.Context, op string, c *client, role pki.Role, err er
 func (e *callError) hint() string {
 	switch e.code {
 	case codes.Unavailable:
-		return "is the node running ('signerctl dev' or signerd), and is -cluster the directory it was created from? 'signerctl status -all' shows which nodes answer"
+		return "is the node running (signerd, or 'signerd dev' for a lab cluster), and is -cluster the directory it was created from? 'signerctl status -all' shows which nodes answer"
 	case codes.Unauthenticated:
 		return "the node did not accept the client certificate: is -cluster the node's own cluster?"
 	case codes.PermissionDenied:

@@ -1,11 +1,10 @@
 // Command signerctl is the operators' and integrators' CLI of countersign:
-// it creates a cluster's certificates and configs, runs a local development
-// cluster, creates wallets, derives addresses, builds, submits and follows
+// it creates wallets, derives addresses, builds, submits and follows
 // withdrawals, drafts policy versions for officers to sign and reports the
-// nodes' state.
+// nodes' state. It is a client only and links none of a node's code;
+// creating a cluster and running a lab cluster are `signerd init` and
+// `signerd dev`.
 //
-//	signerctl init -dir cluster            write a new 2-of-3 cluster
-//	signerctl dev -dir cluster             run all of its nodes in this process
 //	signerctl status -all                  ask every node how it is
 //	signerctl wallet create -label hot-1   run a distributed key generation
 //	signerctl address -wallet w-…          derive a deposit address

@@ -70,7 +70,7 @@ func (c *cli) poolWait(ctx context.Context, cf *clientFlags, minReady uint32, ti
 	var lastState string
 	var lastPrint time.Time
 	for {
-		pools := make([]*pb.PoolStatus, len(clients))
+		pools := make([]poolJSON, len(clients))
 		var wg sync.WaitGroup
 		for i, client := range clients {
 			wg.Add(1)
@@ -78,9 +78,9 @@ func (c *cli) poolWait(ctx context.Context, cf *clientFlags, minReady uint32, ti
 				defer wg.Done()
 				cctx, cancel := context.WithTimeout(ctx, callTimeout)
 				defer cancel()
-				pools[i] = &pb.PoolStatus{NodeId: client.node.ID}
+				pools[i] = poolJSON{NodeID: client.node.ID, noAnswer: true}
 				if st, err := client.status.GetStatus(cctx, &pb.GetStatusRequest{}); err == nil && st.Pool != nil {
-					pools[i] = st.Pool
+					pools[i] = poolToJSON(st.Pool)
 				}
 			}()
 		}
@@ -96,11 +96,7 @@ func (c *cli) poolWait(ctx context.Context, cf *clientFlags, minReady uint32, ti
 		if ready {
 			fmt.Fprintf(progress, "[%6s] ready: %s\n", elapsed(time.Since(start)), line)
 			if cf.json {
-				out := []poolJSON{}
-				for _, p := range pools {
-					out = append(out, poolToJSON(p))
-				}
-				return printJSON(c, out)
+				return printJSON(c, pools)
 			}
 			return nil
 		}
@@ -122,10 +118,10 @@ func (c *cli) poolWait(ctx context.Context, cf *clientFlags, minReady uint32, ti
 
 // poolState is what of the pools is worth a new line when it changes:
 // everything but the seconds.
-func poolState(pools []*pb.PoolStatus) string {
+func poolState(pools []poolJSON) string {
 	var s []byte
 	for _, p := range pools {
-		s = fmt.Appendf(s, "%s %d/%d %t;", p.GetNodeId(), p.GetReady(), p.GetTarget(), p.GetGenerating())
+		s = fmt.Appendf(s, "%s %d/%d %t %t;", p.NodeID, p.Ready, p.Target, p.Generating, p.noAnswer)
 	}
 	return string(s)
 }

@@ -61,6 +61,13 @@ type poolJSON struct {
 	Generating        bool   `json:"generating"`
 	GeneratingSeconds uint32 `json:"generating_seconds"`
 	LastSeconds       uint32 `json:"last_seconds"`
+
+	// noAnswer: the node did not answer, so the fields above say nothing.
+	noAnswer bool
+	// unsure: the pool comes from another node's report, which lists a
+	// peer that did not answer with its id alone, just as a peer whose
+	// pool is disabled and empty answers.
+	unsure bool
 }
 
 type peerJSON struct {
@@ -177,12 +184,23 @@ func printStatus(w io.Writer, s statusJSON) {
 }
 
 // describePool says how a node's pool stands, without the node id:
-// "1/2 ready, generating 14s (the last set took 41s)".
+// "1/2 ready, generating 14s (the last set took 41s)", or "pool disabled
+// (target 0)" for a node that keeps none ready.
 func describePool(p poolJSON) string {
-	if p.Target == 0 && p.Ready == 0 && !p.Generating {
-		return "no pool status (not reachable?)"
+	var s string
+	switch {
+	case p.noAnswer:
+		return "no pool status: the node did not answer"
+	case p.Target == 0 && p.Ready == 0 && !p.Generating && p.unsure:
+		return "no sets, target 0 (pool disabled, or the node did not answer)"
+	case p.Target == 0:
+		s = "pool disabled (target 0)"
+		if p.Ready > 0 {
+			s += fmt.Sprintf(", %d set%s ready", p.Ready, plural(p.Ready))
+		}
+	default:
+		s = fmt.Sprintf("%d/%d ready", p.Ready, p.Target)
 	}
-	s := fmt.Sprintf("%d/%d ready", p.Ready, p.Target)
 	if p.Generating {
 		s += fmt.Sprintf(", generating %s", seconds(p.GeneratingSeconds))
 	}
@@ -194,14 +212,31 @@ func describePool(p poolJSON) string {
 
 // describePools is one line for several nodes' pools:
 // "node-1 1/2 ready; node-2 0/2 ready, generating 14s".
-func describePools(pools []*pb.PoolStatus) string {
+func describePools(pools []poolJSON) string {
 	var parts []string
 	for _, p := range pools {
-		j := poolToJSON(p)
-		j.LastSeconds = 0 // too long for one line
-		parts = append(parts, p.GetNodeId()+" "+describePool(j))
+		p.LastSeconds = 0 // too long for one line
+		parts = append(parts, p.NodeID+" "+describePool(p))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// reportedPools are the pools a node listed in a progress report, where a
+// peer that did not answer has its id alone.
+func reportedPools(pools []*pb.PoolStatus) []poolJSON {
+	out := make([]poolJSON, len(pools))
+	for i, p := range pools {
+		out[i] = poolToJSON(p)
+		out[i].unsure = true
+	}
+	return out
+}
+
+func plural(n uint32) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func seconds(s uint32) string {

@@ -178,7 +178,7 @@ func printProgress(w io.Writer, since time.Duration, p *pb.Progress) {
 	}
 	line := fmt.Sprintf("[%6s] %-10s %s", elapsed(since), stage, p.Message)
 	if len(p.Pools) > 0 {
-		line += ": " + describePools(p.Pools)
+		line += ": " + describePools(reportedPools(p.Pools))
 	}
 	fmt.Fprintln(w, line)
 }

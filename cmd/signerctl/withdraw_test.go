@@ -22,7 +22,7 @@ import (
 	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/policytest"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
-	"github.com/countersign/countersign/signer"
+	"github.com/countersign/countersign/roster"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -320,9 +320,9 @@ func TestReadFilesRefuseStrangers(t *testing.T) {
 // TestCallFailedReadsRule: the rule of a refusal comes from the status's
 // ErrorInfo detail, never from parsing its message.
 func TestCallFailedReadsRule(t *testing.T) {
-	c := &client{node: signer.ManifestNode{ID: "node-1", Address: "127.0.0.1:1"}}
+	c := &client{node: roster.Node{ID: "node-1", Address: "127.0.0.1:1"}}
 	st, err := status.New(codes.FailedPrecondition, "refused: withdrawal wd-3 refused (policy.destination_not_allowed): x").
-		WithDetails(&errdetails.ErrorInfo{Reason: "policy.destination_not_allowed", Domain: signer.ErrorDomain})
+		WithDetails(&errdetails.ErrorInfo{Reason: "policy.destination_not_allowed", Domain: roster.ErrorDomain})
 	if err != nil {
 		t.Fatal(err)
 	}

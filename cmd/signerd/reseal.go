@@ -115,8 +115,12 @@ func reseal(args []string, stdin io.Reader, stdout, stderr io.Writer, env lookup
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(*configPath)
-	resolveSealerPaths(&cfg.Sealer, dir)
+	// LoadConfig made the config's paths absolute; the new ones are made
+	// absolute against the same directory, once.
+	dir, err := filepath.Abs(filepath.Dir(*configPath))
+	if err != nil {
+		return err
+	}
 	from := cfg.Sealer
 
 	// The new sealer section, with paths as they will be written.

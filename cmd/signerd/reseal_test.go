@@ -168,7 +168,7 @@ func (m *mssim) reboot(t *testing.T) {
 	}
 }
 
-// node is a node's config and database, made as `signerctl init` makes
+// node is a node's config and database, made as `signerd init` makes
 // them, holding two sealed shares and two sealed sets of pre-parameters.
 type node struct {
 	dir, config, db string
@@ -244,7 +244,6 @@ func (n *node) sealer(env map[string]string) (hsm.Sealer, *signer.Config, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	resolveSealerPaths(&cfg.Sealer, n.dir)
 	s, err := signer.OpenSealer(cfg.Sealer, envFunc(env))
 	return s, cfg, err
 }
@@ -382,10 +381,7 @@ func TestResealSoftwareTPMSoftware(t *testing.T) {
 			})
 		}
 		// signerd itself: it stops before serving and says why.
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-		if err := run(n.config); !errors.Is(err, hsm.ErrPCRChanged) {
+		if err := run(t.Context(), &serveFlags{config: n.config}, io.Discard, envFunc(env)); !errors.Is(err, hsm.ErrPCRChanged) {
 			t.Fatalf("run: %v", err)
 		}
 		sim.reboot(t)

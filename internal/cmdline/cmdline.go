@@ -9,6 +9,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -100,4 +101,19 @@ func WithHint(err error, format string, a ...any) error {
 		return nil
 	}
 	return &Hinted{Err: err, Hint: fmt.Sprintf(format, a...)}
+}
+
+// PrintUsage writes a command's help: "usage: PROG NAME ARGS", its long
+// text, and its flags, if it has any.
+func PrintUsage[C any](w io.Writer, prog string, c C, cmd *Command[C]) {
+	fmt.Fprintf(w, "usage: %s %s %s\n\n%s\n", prog, cmd.Name, cmd.Args, strings.TrimSpace(cmd.Long))
+	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
+	cmd.Flags(c, fs)
+	var hasFlags bool
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprint(w, "\nflags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
 }

@@ -3,6 +3,8 @@ package bitcoin
 import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/txscript"
+
+	"github.com/countersign/countersign/policy/chain"
 )
 
 // Asset is the only asset a Bitcoin intent may name.
@@ -119,19 +121,6 @@ func (in Intent) CheckID() error {
 	return nil
 }
 
-// validID reports whether s is 1 to MaxWithdrawalIDLen of [A-Za-z0-9._:-].
-func validID(s string) bool {
-	if len(s) < 1 || len(s) > MaxWithdrawalIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.' || c == '_' || c == ':' || c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validID reports whether s is 1 to MaxWithdrawalIDLen of [A-Za-z0-9._:-]:
+// the chain-neutral rule of package chain.
+func validID(s string) bool { return chain.ValidID(s) }

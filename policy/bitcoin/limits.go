@@ -1,6 +1,10 @@
 package bitcoin
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/countersign/countersign/policy/chain"
+)
 
 // Limits of the package. Inputs beyond them are refused.
 const (
@@ -28,7 +32,7 @@ const (
 
 	// MaxWithdrawalIDLen is the greatest length of a withdrawal or wallet
 	// id.
-	MaxWithdrawalIDLen = 64
+	MaxWithdrawalIDLen = chain.MaxIDLen
 
 	// maxCanonicalIntent is the greatest length of an intent's canonical
 	// bytes: far above what valid fields make.

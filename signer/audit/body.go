@@ -158,7 +158,10 @@ type PeerHead struct {
 
 // WithdrawalReceived is the body of KindWithdrawalReceived. Intent is the
 // canonical intent bytes the request hash covers (JSON); replay re-derives
-// the withdrawal from Intent and PSBT.
+// the withdrawal from Intent and the unsigned transaction (Tx). A request
+// the node refused is logged without its transaction, by
+// UnsignedTxSHA256 and UnsignedTxSize: what a client makes a node log
+// for a refused call is bounded by the intent and its signature.
 type WithdrawalReceived struct {
 	WithdrawalID string          `json:"withdrawal_id"`
 	RequestHash  string          `json:"request_hash"` // hex
@@ -172,6 +175,12 @@ type WithdrawalReceived struct {
 	IntentSignature string `json:"intent_signature,omitempty"`
 	// UnsignedTx is the unsigned transaction, on any chain (base64).
 	UnsignedTx []byte `json:"unsigned_tx,omitempty"`
+	// UnsignedTxSHA256 and UnsignedTxSize stand for the unsigned
+	// transaction of a request the node refused, which is logged by its
+	// hash (hex of its SHA-256) and length only; UnsignedTx is then
+	// empty. RequestHash still covers the transaction's bytes.
+	UnsignedTxSHA256 string `json:"unsigned_tx_sha256,omitempty"`
+	UnsignedTxSize   int    `json:"unsigned_tx_size,omitempty"`
 }
 
 // Tx returns the unsigned transaction of new and old records.

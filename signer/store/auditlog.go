@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,18 +33,24 @@ type AuditLog struct {
 // [ErrInUse] if a running node holds the file (fetch the log from the node
 // instead, or copy the file), wraps fs.ErrNotExist if there is no file,
 // and is [ErrNoAuditLog] if the database holds no audit log.
+//
+// A damaged file is a [*DamageError] (errors.Is ErrDamaged), from here or
+// from any later read, never a panic: the file header is checked as Open
+// checks it (one damaged meta page included: the log would be read as of
+// the transaction before), and bbolt's assertions on a damaged page are
+// turned into errors naming the page.
 func OpenAuditLog(path string) (*AuditLog, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	db, err := openReadOnly(path, time.Second, false, time.Time{})
+	if errors.Is(err, ErrInUse) {
 		return nil, fmt.Errorf("%w: %s is locked by another process, most likely the running node", ErrInUse, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	err = db.View(func(tx *bolt.Tx) error {
+	err = viewChecked(db, path, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketAudit) == nil {
 			return fmt.Errorf("%w: %s", ErrNoAuditLog, path)
 		}
@@ -66,7 +73,16 @@ func (l *AuditLog) Path() string { return l.path }
 func (l *AuditLog) Records(yield func(seq uint64, raw []byte) bool) error {
 	return l.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		// Only bbolt's own steps are guarded: a panic of yield's is not
+		// damage to the file.
+		var k, v []byte
+		step := func(move func() ([]byte, []byte)) error {
+			return l.guard(func() { k, v = move() })
+		}
+		for err := step(c.First); k != nil || err != nil; err = step(c.Next) {
+			if err != nil {
+				return err
+			}
 			if len(k) != 8 {
 				return fmt.Errorf("store: audit key %x of %d bytes, want 8", k, len(k))
 			}
@@ -85,7 +101,7 @@ func (l *AuditLog) Records(yield func(seq uint64, raw []byte) bool) error {
 // is none.
 func (l *AuditLog) Record(seq uint64) ([]byte, bool, error) {
 	var out []byte
-	err := l.db.View(func(tx *bolt.Tx) error {
+	err := viewChecked(l.db, l.path, func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketAudit).Get(seqKey(seq)); v != nil {
 			out = bytes.Clone(v)
 		}
@@ -99,7 +115,7 @@ func (l *AuditLog) Record(seq uint64) ([]byte, bool, error) {
 func (l *AuditLog) Last() (uint64, bool, error) {
 	var seq uint64
 	var ok bool
-	err := l.db.View(func(tx *bolt.Tx) error {
+	err := viewChecked(l.db, l.path, func(tx *bolt.Tx) error {
 		k, _ := tx.Bucket(bucketAudit).Cursor().Last()
 		if k == nil {
 			return nil
@@ -119,7 +135,7 @@ func (l *AuditLog) Last() (uint64, bool, error) {
 // written by [CreateAuditLog].
 func (l *AuditLog) Wallets() ([]Wallet, error) {
 	var out []Wallet
-	err := l.db.View(func(tx *bolt.Tx) error {
+	err := viewChecked(l.db, l.path, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketWallets)
 		if b == nil {
 			return nil
@@ -138,6 +154,19 @@ func (l *AuditLog) Wallets() ([]Wallet, error) {
 
 // Close releases the file.
 func (l *AuditLog) Close() error { return l.db.Close() }
+
+// guard calls fn, turning a panic of bbolt's on a damaged page into a
+// DamageError naming the file.
+func (l *AuditLog) guard(fn func()) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // a fault in the map, too
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(l.path, fmt.Sprint(r))
+		}
+	}()
+	fn()
+	return nil
+}
 
 // AuditWriter writes a new database that holds only an audit log: what the
 // auditor fetches from a live node, and test and benchmark logs. Records

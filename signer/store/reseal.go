@@ -50,19 +50,27 @@ type Offline struct {
 // OpenOffline opens the existing database at path, holding bbolt's
 // exclusive file lock until Close. It fails with [ErrInUse] if a node (or
 // anything else) has the file open, and wraps fs.ErrNotExist if there is
-// no database.
+// no database. A damaged file is refused as Open refuses it (without the
+// audit log's signature, which needs the node's key).
 func OpenOffline(path string) (*Offline, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	err := verify(path, nil, OpenOptions{})
+	if err == nil {
+		var db *bolt.DB
+		db, err = openBolt(path, 0o600, &bolt.Options{Timeout: time.Second})
+		if err == nil {
+			return &Offline{db: db}, nil
+		}
+	}
+	if errors.Is(err, ErrInUse) || errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is locked by another process, most likely the running node: stop signerd first", ErrInUse, path)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if errors.Is(err, ErrDamaged) {
+		return nil, err
 	}
-	return &Offline{db: db}, nil
+	return nil, fmt.Errorf("store: open %s: %w", path, err)
 }
 
 // Reseal is [Store.Reseal] on a stopped node's database.

@@ -21,6 +21,11 @@
 //
 // Velocity (Outflow) and account nonces (Nonce) are read from the
 // withdrawals themselves, so they can never disagree with them.
+//
+// A damaged file is refused, not served: Open, OpenOffline and
+// OpenAuditLog check it first (check.go) and return a [*DamageError]
+// naming what is damaged, and bbolt's panics on a damaged page become
+// errors. Nothing writes to a file found damaged.
 package store
 
 import (
@@ -109,16 +114,32 @@ type Store struct {
 	head *audit.Record
 }
 
-// Open opens (creating if needed) the database at path. key signs audit
-// records; a new log starts with a genesis record naming the node and its
-// certificate.
+// Open opens (creating if needed) the database at path, with the checks
+// of OpenWith and its default options.
 func Open(path string, key crypto.Signer, genesis audit.Genesis, now func() time.Time) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	return OpenWith(path, key, genesis, now, OpenOptions{})
+}
+
+// OpenWith opens (creating if needed) the database at path. key signs
+// audit records; a new log starts with a genesis record naming the node
+// and its certificate. An existing file is checked first (see check.go):
+// a damaged one is refused with a [*DamageError] naming what is damaged,
+// and is not written to.
+func OpenWith(path string, key crypto.Signer, genesis audit.Genesis, now func() time.Time, opt OpenOptions) (*Store, error) {
+	if err := verify(path, key.Public(), opt); err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s := &Store{db: db, key: key, now: now}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = damaged(path, fmt.Sprint(r))
+			}
+		}()
 		for _, b := range [][]byte{bucketWallets, bucketShares, bucketPreParams, bucketAudit, bucketWithdraw, bucketPolicy} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err

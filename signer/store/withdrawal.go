@@ -61,7 +61,8 @@ type Withdrawal struct {
 	// Approvals are every approval and rejection received, in order.
 	Approvals []Approval `json:"approvals,omitempty"`
 
-	// UnsignedTx is the unsigned transaction, on any chain.
+	// UnsignedTx is the unsigned transaction, on any chain; empty for a
+	// request refused by its decision, which is kept by Hash alone.
 	UnsignedTx []byte `json:"unsigned_tx,omitempty"`
 	// Fee is the (worst-case) fee in base units of FeeAsset, and Outflow
 	// what the withdrawal takes from the wallet per asset; records

@@ -59,6 +59,10 @@ func Open(path string, workers int) (*Log, error) {
 		return nil, err
 	}
 	l, err := open(s, workers)
+	if errors.Is(err, store.ErrDamaged) {
+		s.Close()
+		return nil, err // names the file
+	}
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -12,10 +12,18 @@ package auditlog
 //     log's earlier decisions, the account nonces the log's earlier
 //     decisions hold (account chains), and the whole decision
 //     (bundle.Decide with the decision's time), mapped to its record by
-//     audit.Decided as the node maps it;
+//     audit.Decided as the node maps it. A refused request is logged by
+//     its transaction's SHA-256 and size, not the transaction: its
+//     decision must be a refusal, its request hash, bundle and outflow
+//     are checked, and it is counted as not re-derived (ByHash), never
+//     as a discrepancy; an allowed decision without its transaction is
+//     one;
 //   - withdrawal.approval, .approved, .rejected: each approval checked
 //     again (CheckApproval, an officer counts once), the quorum and the
-//     rejection by policy.Bundle.Tally;
+//     rejection by policy.Bundle.Tally; an approval not counted because
+//     the withdrawal waits for none (approval.not_needed,
+//     approval.not_awaiting) must not be for one awaiting approval in the
+//     log;
 //   - withdrawal.signed: a passing decision (and the quorum, where the
 //     decision required one) before it, and each signature valid for the
 //     re-derived message and the child key the chain derived for it from
@@ -35,6 +43,7 @@ package auditlog
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -75,13 +84,17 @@ const (
 type ReplayResult struct {
 	Node, Path string
 	Records    uint64
-	// Decided counts withdrawal.decided records re-run, Agreed those
-	// replay agrees with in full.
+	// Decided counts withdrawal.decided records, Agreed those replay
+	// re-ran and agrees with in full.
 	Decided, Agreed int
 	Bundles         int // policy.accepted records checked
 	Approvals       int // withdrawal.approval records checked
 	Signed          int // withdrawal.signed records checked
 	Findings        []Finding
+
+	// ByHash counts the decisions (refusals) whose transaction was logged
+	// by its hash only: checked for all but the re-derivation, not re-run.
+	ByHash int
 }
 
 // A WalletKey is a wallet's root as the auditor was given it: a BIP32
@@ -327,16 +340,36 @@ func (r *replayer) received(e *Entry, b *audit.WithdrawalReceived) {
 		return
 	}
 	tx := b.Tx()
-	h := policy.RequestHash(in, tx)
-	if b.RequestHash != hex.EncodeToString(h[:]) || in.WithdrawalID != b.WithdrawalID {
-		r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s: request hash %s, replay computes %x from the intent and unsigned transaction", b.WithdrawalID, b.RequestHash, h)
+	byHash := len(tx) == 0 && (b.UnsignedTxSHA256 != "" || b.UnsignedTxSize != 0)
+	var h [32]byte
+	switch {
+	case byHash:
+		// A refusal logged by the transaction's hash: the request hash
+		// covers the transaction's bytes, so replay takes it as logged
+		// and the decision must agree with it.
+		if sum, err := hex.DecodeString(b.UnsignedTxSHA256); err != nil || len(sum) != 32 || b.UnsignedTxSize < 1 || b.UnsignedTxSize > chain.MaxUnsignedTxSize {
+			r.find(e.Seq, ReplayBadBody, "withdrawal %s: unsigned_tx_sha256 %q and unsigned_tx_size %d: want 64 hex digits and 1 to %d bytes",
+				b.WithdrawalID, b.UnsignedTxSHA256, b.UnsignedTxSize, chain.MaxUnsignedTxSize)
+		}
+		h = hashOf(b.RequestHash)
+		if b.RequestHash != hex.EncodeToString(h[:]) || in.WithdrawalID != b.WithdrawalID {
+			r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s: request hash %q of intent %s: want 64 hex digits and the intent's withdrawal", b.WithdrawalID, b.RequestHash, in.WithdrawalID)
+		}
+	default:
+		h = policy.RequestHash(in, tx)
+		if b.RequestHash != hex.EncodeToString(h[:]) || in.WithdrawalID != b.WithdrawalID {
+			r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s: request hash %s, replay computes %x from the intent and unsigned transaction", b.WithdrawalID, b.RequestHash, h)
+		}
+		if sum := sha256.Sum256(tx); b.UnsignedTxSHA256 != "" && (b.UnsignedTxSHA256 != hex.EncodeToString(sum[:]) || b.UnsignedTxSize != len(tx)) {
+			r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s: unsigned_tx_sha256 %s of %d bytes, but the transaction logged is %x of %d", b.WithdrawalID, b.UnsignedTxSHA256, b.UnsignedTxSize, sum, len(tx))
+		}
 	}
 	if _, ok := r.open[b.WithdrawalID]; ok {
 		r.find(e.Seq, ReplayOutOfPlace, "withdrawal %s received again before it ended", b.WithdrawalID)
 	}
 	r.open[b.WithdrawalID] = &withdrawal{id: b.WithdrawalID, intent: in, requestHash: h, recvSeq: e.Seq}
 	// the transaction and signature go to the decision that follows
-	r.pendingReq = pendingRequest{id: b.WithdrawalID, tx: tx, sig: []byte(b.IntentSignature), seq: e.Seq}
+	r.pendingReq = pendingRequest{id: b.WithdrawalID, tx: tx, byHash: byHash, sig: []byte(b.IntentSignature), seq: e.Seq}
 }
 
 func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
@@ -394,6 +427,20 @@ func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
 		}
 	}
 
+	if req.byHash {
+		// Without the transaction, Decide cannot be re-run: a refusal is
+		// checked for all the rest, and an allowed decision must have
+		// logged what it allowed.
+		if d.Allowed {
+			problems = append(problems, "allowed: log true, but its withdrawal.received holds only the transaction's hash: a node logs an allowed request in full")
+		}
+		if len(problems) > 0 {
+			r.find(e.Seq, ReplayDecisionMismatch, "decision that replay disagrees with, withdrawal %s: %s", w.id, strings.Join(problems, "; "))
+			return
+		}
+		r.res.ByHash++
+		return
+	}
 	ws := r.wallets[w.intent.WalletID]
 	switch {
 	case ws == nil:
@@ -435,6 +482,7 @@ func (r *replayer) decided(e *Entry, d *audit.WithdrawalDecided) {
 type pendingRequest struct {
 	id      string
 	tx, sig []byte
+	byHash  bool // the transaction was logged by its hash only
 	seq     uint64
 }
 
@@ -593,6 +641,10 @@ func (r *replayer) awaiting(seq uint64, id, kind string) *withdrawal {
 
 func (r *replayer) approval(e *Entry, a *audit.WithdrawalApproval) {
 	r.res.Approvals++
+	if rule := ruleOf(a.Problem); !a.Counted && (rule == policy.ApprovalNotNeeded || rule == policy.ApprovalNotAwaiting) {
+		r.closedApproval(e, a, rule)
+		return
+	}
 	w := r.awaiting(e.Seq, a.WithdrawalID, "approval")
 	if w == nil {
 		return
@@ -623,6 +675,29 @@ func (r *replayer) approval(e *Entry, a *audit.WithdrawalApproval) {
 	}
 	if a.Counted && problem == nil {
 		w.counted = append(w.counted, s)
+	}
+}
+
+// closedApproval checks an approval the node did not count because the
+// withdrawal waited for none: approval.not_needed for one whose decision
+// required no approval (or refused it), approval.not_awaiting for one that
+// required approvals but no longer waits for them. What replay can see of
+// the withdrawal must agree; one that ended, or is not in this log's last
+// week, waits for nothing replay can see.
+func (r *replayer) closedApproval(e *Entry, a *audit.WithdrawalApproval, rule string) {
+	w := r.open[a.WithdrawalID]
+	if w == nil || w.decided == nil {
+		return
+	}
+	needs := w.decided.Allowed && w.decided.Approvals > 0
+	switch {
+	case rule == policy.ApprovalNotNeeded && needs:
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s by %s not counted (%s), but its decision requires %d approvals of group %s",
+			w.id, a.Officer, rule, w.decided.Approvals, w.decided.ApprovalGroup)
+	case rule == policy.ApprovalNotAwaiting && !needs:
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s by %s not counted (%s), but its decision required no approval", w.id, a.Officer, rule)
+	case rule == policy.ApprovalNotAwaiting && !w.approved:
+		r.find(e.Seq, ReplayApprovalMismatch, "approval of withdrawal %s by %s not counted (%s), but the withdrawal is awaiting approval in this log", w.id, a.Officer, rule)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer"
 )
 
@@ -22,7 +23,7 @@ cluster CA, a certificate, sealer key and config for every node, client
 certificates for the backend, officer and auditor roles, and cluster.json, the
 manifest clients read node addresses and certificate pins from, and the
 cluster's first policy bundle: -genesis FILE, signed by a quorum of its own
-officers in FILE.sigs ('officer policy sign FILE'). It starts nothing: run the nodes with 'signerctl dev' (all in one process, for
+officers in FILE.sigs ('officer policy sign FILE'). It starts nothing: run the nodes with 'signerd dev' (all in one process, for
 development) or one 'signerd -config DIR/nodes/ID/config.json' per host.
 
 Keys are written with mode 0600. The CA key (DIR/ca-key.pem) issues every
@@ -44,7 +45,7 @@ certificate of the cluster: move it offline once init is done.`,
 			c.printCreated(c.stdout, &f, m)
 			fmt.Fprintf(c.stdout, `
 Next, either
-  signerctl dev -dir %[1]s
+  signerd dev -dir %[1]s
       runs every node in this process (development), or
   signerd -config %[2]s
       runs one node per host, each with its own nodes/ID directory.
@@ -114,7 +115,7 @@ func (f *shapeFlags) validate() error {
 	return nil
 }
 
-func (c *cli) createCluster(f *shapeFlags) (*signer.Manifest, error) {
+func (c *cli) createCluster(f *shapeFlags) (*roster.Manifest, error) {
 	o := signer.ClusterOptions{
 		Nodes: f.nodes, Threshold: f.threshold, BasePort: f.basePort,
 		MetricsBasePort: f.metricsBasePort, PoolTarget: f.pool,
@@ -149,7 +150,7 @@ func (c *cli) createCluster(f *shapeFlags) (*signer.Manifest, error) {
 	return m, nil
 }
 
-func (c *cli) printCreated(w io.Writer, f *shapeFlags, m *signer.Manifest) {
+func (c *cli) printCreated(w io.Writer, f *shapeFlags, m *roster.Manifest) {
 	fmt.Fprintf(w, "Created a %d-of-%d countersign cluster in %s\n\n", m.Threshold, len(m.Nodes), f.dir)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "  NODE\tADDRESS\tCONFIG")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,12 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 
 	"github.com/countersign/countersign/hsm"
-	"github.com/countersign/countersign/policy"
-	"github.com/countersign/countersign/policy/keys"
+	"github.com/countersign/countersign/internal/lab"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer"
 )
 
@@ -26,7 +24,7 @@ var devCommand = &command{
 	Short: "run every node of a cluster in this process, for development",
 	Long: `Dev runs every node of the cluster in DIR in this one process until Ctrl-C
 (or SIGTERM), then stops them gracefully. If DIR holds no cluster yet, it
-creates one first, exactly as 'signerctl init' would with the same flags; the
+creates one first, exactly as 'signerd init' would with the same flags; the
 cluster-shaping flags are ignored for an existing cluster. Each node logs to
 standard error, each line prefixed with its id.
 
@@ -60,6 +58,12 @@ point of threshold signing. Run signerd on separate hosts for anything else.`,
 			if err := f.validate(); err != nil {
 				return err
 			}
+			ctx, stop := c.interruptible(ctx)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // a second Ctrl-C ends the process at once
+			}()
 			return c.dev(ctx, &f, explicit, *preparams, level)
 		}
 	},
@@ -73,29 +77,29 @@ type devNode struct {
 }
 
 func (c *cli) dev(ctx context.Context, f *shapeFlags, explicit []string, preparams string, level slog.Level) error {
-	_, err := os.Stat(filepath.Join(f.dir, "cluster.json"))
+	_, err := os.Stat(filepath.Join(f.dir, roster.ManifestFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		var lab string
+		var labKeys string
 		if f.genesis == "" {
-			if lab, err = c.labGenesis(f); err != nil {
+			if labKeys, err = c.labGenesis(f); err != nil {
 				return err
 			}
 			// Moved into the cluster below; if the cluster is not made,
 			// its keys must not stay behind.
-			defer os.RemoveAll(lab)
+			defer os.RemoveAll(labKeys)
 		}
 		m, err := c.createCluster(f)
 		if err != nil {
 			return err
 		}
-		if lab != "" {
-			if err := os.Rename(lab, filepath.Join(f.dir, "lab-keys")); err != nil {
+		if labKeys != "" {
+			if err := os.Rename(labKeys, filepath.Join(f.dir, "lab-keys")); err != nil {
 				return err
 			}
 		}
 		c.printCreated(c.stdout, f, m)
-		if lab != "" {
+		if labKeys != "" {
 			fmt.Fprintf(c.stdout, "\nLab officers alice, bob and carol (any 2 change the policy; group treasury: all three)\n"+
 				"and the ledger that signs intents have key files in %s: for labs only.\n", filepath.Join(f.dir, "lab-keys"))
 		}
@@ -105,7 +109,7 @@ func (c *cli) dev(ctx context.Context, f *shapeFlags, explicit []string, prepara
 	case len(explicit) > 0:
 		fmt.Fprintf(c.stdout, "note: %s holds a cluster already; ignoring %v\n", f.dir, explicit)
 	}
-	m, err := signer.LoadManifest(f.dir)
+	m, err := roster.LoadManifest(f.dir)
 	if err != nil {
 		return err
 	}
@@ -137,7 +141,7 @@ func (c *cli) dev(ctx context.Context, f *shapeFlags, explicit []string, prepara
 		dn := &devNode{id: cfg.NodeID}
 		nodes = append(nodes, dn)
 		if dn.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return withHint(fmt.Errorf("%s: %w", cfg.NodeID, err), "is this cluster already running (another 'signerctl dev' or signerd)? Stop it, or create a cluster with another -base-port")
+			return withHint(fmt.Errorf("%s: %w", cfg.NodeID, err), "is this cluster already running (another 'signerd dev' or signerd)? Stop it, or create a cluster with another -base-port")
 		}
 		sealer, err := c.openSealer(cfg.Sealer, f.passphraseEnv)
 		if err != nil {
@@ -215,7 +219,7 @@ func (c *cli) openSealer(sc signer.SealerConfig, passphraseEnv string) (hsm.Seal
 	})
 }
 
-func (c *cli) printDevBanner(dir string, m *signer.Manifest) {
+func (c *cli) printDevBanner(dir string, m *roster.Manifest) {
 	fmt.Fprintf(c.stdout, "countersign dev cluster (%d-of-%d) from %s is serving:\n", m.Threshold, len(m.Nodes), dir)
 	for _, n := range m.Nodes {
 		fmt.Fprintf(c.stdout, "  %-8s %s\n", n.ID, n.Address)
@@ -260,9 +264,6 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// labOfficers are the officers of a lab cluster's genesis bundle.
-var labOfficers = []string{"alice", "bob", "carol"}
-
 // labGenesis makes key files for lab officers and the ledger and a genesis
 // bundle signed by the officers, in a new directory beside f.dir (moved
 // into it once the cluster exists), and points f.genesis at the bundle.
@@ -271,53 +272,15 @@ func (c *cli) labGenesis(f *shapeFlags) (_ string, err error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", err
 	}
-	lab, err := os.MkdirTemp(parent, ".lab-keys-")
+	dir, err := os.MkdirTemp(parent, ".lab-keys-")
 	if err != nil {
 		return "", err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(lab)
+			os.RemoveAll(dir)
 		}
 	}()
-	b := policy.Bundle{Format: policy.BundleFormat, Cluster: "lab", Version: 1, Description: "lab cluster genesis: officers only, no wallet",
-		Groups: map[string][]string{"treasury": labOfficers, "security": {"carol"}}, ChangeQuorum: 2, Wallets: map[string]*policy.WalletRules{}}
-	var signers []keys.Signer
-	for _, name := range append(slices.Clone(labOfficers), "ledger") {
-		pub, err := keys.GenerateKeyFile(filepath.Join(lab, name+".key"), name+"@lab")
-		if err != nil {
-			return "", err
-		}
-		if name == "ledger" {
-			continue
-		}
-		b.Officers = append(b.Officers, policy.Officer{Name: name, Key: pub})
-		s, err := keys.LoadKeyFile(filepath.Join(lab, name+".key"))
-		if err != nil {
-			return "", err
-		}
-		signers = append(signers, s)
-	}
-	raw, err := json.MarshalIndent(&b, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	raw = append(raw, '\n')
-	var sigs []policy.Signature
-	for i, s := range signers[:b.ChangeQuorum] {
-		sig, err := s.Sign(keys.NamespacePolicy, raw)
-		if err != nil {
-			return "", err
-		}
-		sigs = append(sigs, policy.Signature{Officer: labOfficers[i], Signature: string(sig)})
-	}
-	sigRaw, err := json.MarshalIndent(sigs, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	f.genesis = filepath.Join(lab, "genesis-policy.json")
-	if err := os.WriteFile(f.genesis, raw, 0o644); err != nil {
-		return "", err
-	}
-	return lab, os.WriteFile(f.genesis+".sigs", sigRaw, 0o644)
+	f.genesis, err = lab.WriteGenesis(dir)
+	return dir, err
 }

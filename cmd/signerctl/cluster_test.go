@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/lab"
 	"github.com/countersign/countersign/pki"
 	"github.com/countersign/countersign/policy"
 	"github.com/countersign/countersign/policy/bitcoin"
 	"github.com/countersign/countersign/policy/chain"
 	"github.com/countersign/countersign/policy/keys"
 	pb "github.com/countersign/countersign/proto/countersign/v1"
+	"github.com/countersign/countersign/roster"
 	"github.com/countersign/countersign/signer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,66 +31,19 @@ import (
 // fixturePreParams are test-only pre-parameters (see signer/testdata).
 const fixturePreParams = "../../signer/testdata/preparams"
 
-// TestDevCluster runs a 2-of-3 dev cluster in-process, under the lab
-// genesis policy dev makes and seeded with fixture pre-parameters, and
-// drives it with the client commands over real mTLS: status, wallet
-// create, addresses from every node, wallet list and show, then a policy
-// change and withdrawals (withdrawEndToEnd).
-func TestDevCluster(t *testing.T) {
+// TestLabCluster runs a 2-of-3 lab cluster in this process, under the lab
+// genesis policy `signerd dev` makes (package lab) and seeded with fixture
+// pre-parameters, and drives it with the client commands over real mTLS:
+// status, wallet create, addresses from every node, wallet list and show,
+// then a policy change and withdrawals (withdrawEndToEnd). Running the
+// nodes from the command line is `signerd dev`'s, tested beside it.
+func TestLabCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a key generation")
 	}
 	t.Parallel() // with TestDevClusterEthereum, whose key generation is its own
 	dir := filepath.Join(t.TempDir(), "cluster")
-	addrs := freeAddresses(t, 3)
-
-	// A port taken: dev refuses, closes what it opened, and says why.
-	l, err := net.Listen("tcp", addrs[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := runCLI(t, nil, "dev", "-dir", dir, "-addresses", strings.Join(addrs, ","), "-pool", "1", "-preparams", fixturePreParams)
-	l.Close()
-	if r.code != 1 || !strings.Contains(r.stderr, "address already in use") || !strings.Contains(r.stderr, "already running") {
-		t.Fatalf("dev with a port taken: exit code %d, stderr:\n%s", r.code, r.stderr)
-	}
-	// Without -genesis, dev made lab officers, a ledger and a genesis
-	// bundle the nodes accept, and moved the keys into the cluster.
-	if !strings.Contains(r.stdout, filepath.Join(dir, "lab-keys")) {
-		t.Errorf("dev does not say where the lab keys are:\n%s", r.stdout)
-	}
-	for _, name := range []string{"alice", "bob", "carol", "ledger"} {
-		if _, err := keys.LoadKeyFile(filepath.Join(dir, "lab-keys", name+".key")); err != nil {
-			t.Errorf("lab key of %s: %v", name, err)
-		}
-	}
-	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".lab-keys-*")); len(left) > 0 {
-		t.Errorf("dev left %v behind", left)
-	}
-	if m, err := signer.LoadManifest(dir); err != nil || m.Cluster != "lab" {
-		t.Errorf("the dev cluster's manifest: %+v, %v; want cluster \"lab\"", m, err)
-	}
-
-	// The cluster exists now; its nodes have no data, so they take the fixtures.
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan result, 1)
-	go func() {
-		done <- runCLICtx(t, ctx, nil, "dev", "-dir", dir, "-preparams", fixturePreParams, "-log-level", "warn")
-	}()
-	defer func() {
-		stop()
-		select {
-		case r := <-done:
-			if r.code != 0 {
-				t.Errorf("dev: exit code %d\n%s", r.code, r.stderr)
-			}
-			if !strings.Contains(r.stdout, "imported a pre-parameter set") || !strings.Contains(r.stdout, "stopped;") {
-				t.Errorf("dev's output:\n%s", r.stdout)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("dev did not stop within 30s of its context ending")
-		}
-	}()
+	startLabCluster(t, dir)
 
 	var statuses []statusJSON
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -98,7 +55,7 @@ func TestDevCluster(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the dev cluster did not answer within 30s:\n%s", r.stderr)
+			t.Fatalf("the lab cluster did not answer within 30s:\n%s", r.stderr)
 		}
 	}
 	for _, s := range statuses {
@@ -107,7 +64,7 @@ func TestDevCluster(t *testing.T) {
 		}
 	}
 
-	r = runCLI(t, nil, "wallet", "create", "-cluster", dir, "-node", "node-2", "-label", "hot-1", "-json")
+	r := runCLI(t, nil, "wallet", "create", "-cluster", dir, "-node", "node-2", "-label", "hot-1", "-json")
 	if r.code != 0 {
 		t.Fatalf("wallet create: exit code %d\n%s", r.code, r.stderr)
 	}
@@ -159,33 +116,6 @@ func TestDevCluster(t *testing.T) {
 	}
 
 	withdrawEndToEnd(t, dir, w.WalletID, first)
-}
-
-// A dev cluster that cannot be created leaves no lab keys behind.
-func TestDevRefusesANonEmptyDir(t *testing.T) {
-	parent := t.TempDir()
-	dir := filepath.Join(parent, "cluster")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := runCLI(t, nil, "dev", "-dir", dir, "-addresses", strings.Join(freeAddresses(t, 3), ","))
-	if r.code != 1 || !strings.Contains(r.stderr, "exists and is not empty") {
-		t.Errorf("dev into a non-empty directory: exit code %d\n%s", r.code, r.stderr)
-	}
-	entries, _ := os.ReadDir(parent)
-	if len(entries) != 1 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("dev left %v beside %s", names, dir)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("dev wrote into %s", dir)
-	}
 }
 
 // withdrawEndToEnd funds the wallet; has the lab officers put it under a
@@ -452,5 +382,85 @@ func withdrawEndToEnd(t *testing.T, dir, wallet, changeAddr string) {
 	r = run("withdraw", "watch", "wd-2")
 	if r.code != 1 || !strings.Contains(r.stdout, "policy.destination_not_allowed") {
 		t.Errorf("withdraw watch of a refused withdrawal: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// createLabCluster creates a 2-of-3 cluster in dir as `signerd dev` does
+// when it finds none: under the lab genesis, with the lab officers' and
+// the ledger's key files in dir/lab-keys, and pools of one set. Its nodes
+// listen on addrs.
+func createLabCluster(t *testing.T, dir string, addrs []string) *roster.Manifest {
+	t.Helper()
+	keysDir := t.TempDir()
+	genesis, err := lab.WriteGenesis(keysDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs, err := os.ReadFile(genesis + ".sigs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := signer.CreateCluster(dir, signer.ClusterOptions{Nodes: 3, Threshold: 2, Addresses: addrs, PoolTarget: 1, Genesis: raw, GenesisSignatures: sigs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(keysDir, filepath.Join(dir, "lab-keys")); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// startLabCluster creates a lab cluster in dir (createLabCluster) and
+// serves its nodes in this process until the test ends, each seeded with
+// its fixture pre-parameter set.
+func startLabCluster(t *testing.T, dir string) {
+	t.Helper()
+	m := createLabCluster(t, dir, freeAddresses(t, 3))
+	for _, mn := range m.Nodes {
+		cfg, err := signer.LoadConfig(filepath.Join(dir, mn.Config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealer, err := signer.OpenSealer(cfg.Sealer, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		if testing.Verbose() {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
+		n, err := signer.New(cfg, signer.Options{Sealer: sealer, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture, err := os.ReadFile(filepath.Join(fixturePreParams, mn.ID+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.AddPreParams(fixture); err != nil {
+			t.Fatal(err)
+		}
+		lis, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.ServeListener(ctx, lis) }()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s stopped with %v", mn.ID, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("%s did not stop within 30s", mn.ID)
+			}
+		})
 	}
 }
