@@ -766,10 +766,14 @@ func (r *replayer) signed(e *Entry, s *audit.WithdrawalSigned) {
 		r.find(e.Seq, ReplaySignedNotApproved, "signed without approval: withdrawal %s required %d approvals of group %s, and no withdrawal.approved came before",
 			w.id, w.decided.Approvals, w.decided.ApprovalGroup)
 	}
-	if s.TxID != "" && s.TxID != w.decided.TxID {
-		r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s signed as txid %s, decided as %s", w.id, s.TxID, w.decided.TxID)
-	}
+	// A chain whose transaction id changes with its signatures (Ethereum:
+	// the signing hash is decided, the transaction hash is signed) is
+	// checked below by assembling the signed result again.
+	renamed := s.TxID != "" && s.TxID != w.decided.TxID
 	if w.done == nil {
+		if renamed {
+			r.find(e.Seq, ReplayDecisionMismatch, "withdrawal %s signed as txid %s, decided as %s", w.id, s.TxID, w.decided.TxID)
+		}
 		return // not replayed: reported at the decision
 	}
 	seq := e.Seq
@@ -789,10 +793,32 @@ func (r *replayer) signed(e *Entry, s *audit.WithdrawalSigned) {
 			r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s has %d signatures for %d inputs", w.id, len(s.Signatures), len(d.Tx.Sign))
 			return
 		}
+		sigs := make([][64]byte, len(s.Signatures))
+		verified := true
 		for i, sigHex := range s.Signatures {
 			if err := verifySignature(c.Scheme(), d.Tx.Sign[i], sigHex); err != nil {
 				r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s input %d: %v", w.id, i, err)
+				verified = false
+				continue
 			}
+			raw, _ := hex.DecodeString(sigHex)
+			sigs[i] = [64]byte(raw)
+		}
+		if !renamed {
+			return
+		}
+		if !verified {
+			r.find(seq, ReplayDecisionMismatch, "withdrawal %s signed as txid %s, decided as %s", w.id, s.TxID, w.decided.TxID)
+			return
+		}
+		done, err := d.Tx.Finish(sigs)
+		switch {
+		case err != nil:
+			r.find(seq, ReplayBadSignature, "signature does not verify: withdrawal %s: its signed transaction does not check: %v", w.id, err)
+		case s.TxID != done.TxID:
+			r.find(seq, ReplayDecisionMismatch, "withdrawal %s signed as txid %s, decided as %s; its signatures make %s", w.id, s.TxID, w.decided.TxID, done.TxID)
+		case s.SignedTx != "" && s.SignedTx != hex.EncodeToString(done.Raw):
+			r.find(seq, ReplayDecisionMismatch, "withdrawal %s: the signed transaction recorded is not the one its decision and signatures make", w.id)
 		}
 	}
 }
