@@ -27,6 +27,10 @@ import (
 // module internal/ethcheck checks with go-ethereum.
 var updateEthcheck = flag.Bool("update-ethcheck", false, "rewrite internal/ethcheck/testdata/cluster.json from a real cluster run")
 
+// ethFixture writes TestEthereumWithdrawals' audit logs, wallet keys and
+// node keys, for cmd/auditor's replay tests (its testdata/ethereum).
+var ethFixture = flag.String("ethereum-fixture", "", "write the audit logs, wallet keys and node keys of TestEthereumWithdrawals' cluster to this `directory`")
+
 // Test addresses on Sepolia. The token contract is only a name in the
 // policy's registry: nodes see no chain.
 const (
@@ -301,6 +305,16 @@ func TestEthereumWithdrawals(t *testing.T) {
 		wantRefused(t, err, codes.FailedPrecondition, string(ethereum.RuleSafeSelfCall))
 	})
 
+	if *ethFixture != "" {
+		safeRoot, err := c.nodes["node-1"].node.WalletRoot(ethSafeOwner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range c.ids {
+			c.stop(id)
+		}
+		writeReplayFixture(t, c, *ethFixture, map[string]bitcoin.Key{ethWallet: root, ethSafeOwner: safeRoot})
+	}
 	if *updateEthcheck {
 		slices.SortFunc(golden, func(a, b ethSigned) int { return bytes.Compare([]byte(a.WithdrawalID), []byte(b.WithdrawalID)) })
 		out, err := json.MarshalIndent(golden, "", "  ")

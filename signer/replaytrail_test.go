@@ -128,7 +128,7 @@ func TestReplayTrail(t *testing.T) {
 		c.stop(id)
 	}
 	if *replayFixture != "" {
-		writeReplayFixture(t, c, wid, root)
+		writeReplayFixture(t, c, *replayFixture, map[string]bitcoin.Key{wid: root})
 	}
 }
 
@@ -146,8 +146,7 @@ func TestChainCodeHash(t *testing.T) {
 // cluster CA certificate, and each node's TLS key, which signs its log:
 // test-only keys, kept so that cmd/auditor's tests can tamper with a record
 // and sign the log again as the node would.
-func writeReplayFixture(t *testing.T, c *testCluster, wid string, root bitcoin.Key) {
-	dir := *replayFixture
+func writeReplayFixture(t *testing.T, c *testCluster, dir string, roots map[string]bitcoin.Key) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +178,11 @@ func writeReplayFixture(t *testing.T, c *testCluster, wid string, root bitcoin.K
 			t.Fatal(err)
 		}
 	}
-	wallets, err := json.MarshalIndent(map[string]any{wid: map[string]string{
-		"public_key": hex.EncodeToString(root.PublicKey[:]), "chain_code": hex.EncodeToString(root.ChainCode[:]),
-	}}, "", "  ")
+	keys := map[string]any{}
+	for wid, root := range roots {
+		keys[wid] = map[string]string{"public_key": hex.EncodeToString(root.PublicKey[:]), "chain_code": hex.EncodeToString(root.ChainCode[:])}
+	}
+	wallets, err := json.MarshalIndent(keys, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}

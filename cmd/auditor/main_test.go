@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs testdata/script/*.txt: the CLI as an auditor uses it.
 // $FIXTURE is the real cluster's logs, $OFFICERS those of an officer's day
-// (testdata/replay); "tamper" makes a tampered copy, "rewrite" one signed
+// (testdata/replay), $ETHEREUM those of Ethereum withdrawals
+// (testdata/ethereum); "tamper" makes a tampered copy, "rewrite" one signed
 // again with the node's key.
 func TestScripts(t *testing.T) {
 	fixture, err := filepath.Abs(fixtureDir)
@@ -49,6 +50,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("FIXTURE", fixture)
 			env.Setenv("OFFICERS", filepath.Join(filepath.Dir(fixture), "replay"))
+			env.Setenv("ETHEREUM", filepath.Join(filepath.Dir(fixture), "ethereum"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
