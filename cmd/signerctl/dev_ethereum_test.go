@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -19,7 +18,7 @@ import (
 	pb "github.com/countersign/countersign/proto/countersign/v1"
 )
 
-// TestDevClusterEthereum runs a 2-of-2 dev cluster (one key generation,
+// TestDevClusterEthereum runs a 2-of-3 lab cluster (one key generation,
 // from fixture pre-parameters) and drives Ethereum through the client
 // commands over real mTLS: the wallet's EIP-55 address from every node, a
 // policy version drafted with policy propose -chain ethereum and signed by
@@ -35,23 +34,7 @@ func TestDevClusterEthereum(t *testing.T) {
 	}
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "cluster")
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan result, 1)
-	go func() {
-		done <- runCLICtx(t, ctx, nil, "dev", "-dir", dir, "-nodes", "2", "-threshold", "2", "-addresses", strings.Join(freeAddresses(t, 2), ","),
-			"-pool", "1", "-preparams", fixturePreParams, "-log-level", "warn")
-	}()
-	defer func() {
-		stop()
-		select {
-		case r := <-done:
-			if r.code != 0 {
-				t.Errorf("dev: exit code %d\n%s", r.code, r.stderr)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("dev did not stop within 30s of its context ending")
-		}
-	}()
+	startLabCluster(t, dir)
 	work := t.TempDir()
 	f := func(name string) string { return filepath.Join(work, name) }
 	labKey := func(name string) string { return filepath.Join(dir, "lab-keys", name+".key") }
