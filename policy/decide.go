@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -188,7 +189,7 @@ func (b *Bundle) Decide(r Request) Decision {
 		return refuse(RuleAmountOverCap, "amount %s is over the per-withdrawal cap of %s", show(in.Amount, in.Asset), show(lim.MaxAmount, in.Asset))
 	}
 	d.Outflow = tx.Outflow
-	for _, asset := range slices.Sorted(mapKeys(tx.Outflow)) {
+	for _, asset := range slices.Sorted(maps.Keys(tx.Outflow)) {
 		out := tx.Outflow[asset]
 		if out.IsZero() {
 			continue
@@ -319,16 +320,6 @@ func (w *WalletRules) Show(a chain.Amount, asset string) string {
 		}
 	}
 	return a.String() + " base units of " + asset
-}
-
-func mapKeys(m chain.Amounts) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func onDays(h *Hours) string {

@@ -94,9 +94,11 @@ func requestFromProto(intent, signature, unsignedTx []byte) (request, error) {
 	if err == nil {
 		err = c.CheckIntent(in, nil) // what the chain checks without the policy
 	}
-	if rf := (*chain.Refusal)(nil); errors.As(err, &rf) {
+	var rf *chain.Refusal
+	switch {
+	case errors.As(err, &rf):
 		return request{}, withRule(errInvalid, string(rf.Rule), "intent: %v", err)
-	} else if err != nil {
+	case err != nil:
 		return request{}, invalid("intent: %v", err)
 	}
 	if len(unsignedTx) == 0 || len(unsignedTx) > maxUnsignedTx {
@@ -556,9 +558,6 @@ func (n *Node) withdrawalItems(w *store.Wallet, req *pb.WithdrawalRequest, coord
 	}
 	if !d.Allowed {
 		return nil, "", withRule(errRefused, d.Rule, "withdrawal %s refused (%s): %s", in.WithdrawalID, d.Rule, d.Reason)
-	}
-	if len(d.Tx.Sign) == 0 || len(d.Tx.Sign) > chain.MaxSignItems {
-		return nil, "", fmt.Errorf("withdrawal %s signs %d messages, want 1 to %d", in.WithdrawalID, len(d.Tx.Sign), chain.MaxSignItems)
 	}
 	return d.Tx.Sign, in.WithdrawalID, nil
 }

@@ -99,14 +99,6 @@ func (Chain) AddressKey(network, address string) (string, error) {
 	return string(a[:]), nil
 }
 
-// SameAddress reports whether a and b name one address on network, by
-// [Chain.AddressKey].
-func (c Chain) SameAddress(network, a, b string) bool {
-	ka, errA := c.AddressKey(network, a)
-	kb, errB := c.AddressKey(network, b)
-	return errA == nil && errB == nil && ka == kb
-}
-
 func params(p chain.Params) (*Params, *chain.Refusal) {
 	pp, ok := p.(*Params)
 	if !ok || !pp.valid() {
